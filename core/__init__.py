@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, domain errors, artifact manifests, logging, offline mode."""
