@@ -1,0 +1,205 @@
+"""Input and output guards.
+
+Input: prompt injection (also inside product text returned by tools), requests for secrets or the system prompt,
+harmful and off-topic requests are refused politely with a fixed message (no LLM involved, so the refusal cannot
+be talked around). Output: every number in an answer must appear in the tool results (or the question), product
+ids must be ones the tools returned, and the answer must not echo the system prompt or protocol tags.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
+
+from agent.protocol import TOOL_CALL_OPEN, extract_numbers, ungrounded_numbers
+
+GuardKind = Literal["ok", "injection", "secrets", "harmful", "off_topic"]
+
+_DEFAULT_REFUSALS: dict[str, str] = {
+    "injection": "I can't follow instructions that try to change how I work. I can help with questions about "
+                 "the product catalog, discounts and catalog statistics.",
+    "secrets": "I can't share secrets, credentials or my internal instructions. I can help with questions about "
+               "the product catalog, discounts and catalog statistics.",
+    "harmful": "I can't help with that. I can help with questions about the product catalog, discounts and "
+               "catalog statistics.",
+    "off_topic": "That is outside what I can help with: I answer questions about this store's product catalog "
+                 "(products, prices, ratings, reviews), discount estimates and catalog statistics.",
+}
+
+
+def refusal_message(kind: str) -> str:
+    """The polite refusal for a guard kind (texts from ``agent.answers`` when it defines ``REFUSAL_<KIND>``)."""
+    try:
+        from agent import answers
+    except ImportError:  # pragma: no cover - answers.py is part of the product
+        answers = None  # type: ignore[assignment]
+    text = getattr(answers, f"REFUSAL_{kind.upper()}", None) if answers else None
+    return text if isinstance(text, str) and text else _DEFAULT_REFUSALS[kind]
+
+
+def _rx(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.S)
+
+
+INJECTION_RE = _rx(
+    r"\b(ignore|disregard|forget|override|bypass|skip)\b[^.?!\n]{0,40}\b(previous|prior|above|earlier|all|any|your|the|these|those|system)\b[^.?!\n]{0,30}\b(instructions?|rules?|prompts?|guidelines?|directions?|guardrails?|policies|policy|restrictions?)",
+    r"\bnew (system )?instructions?\s*:",
+    r"\byou are (now|no longer)\b",
+    r"\b(pretend|act|behave) (to be|as if|like you are|as an? (?!marketing|analyst))",
+    r"\bjailbreak|\bDAN mode\b|\bdeveloper mode\b|\bdo anything now\b",
+    r"(^|\n)\s*(system|assistant)\s*:",
+    r"<\s*/?\s*(tool_call|tool_response|system|im_start|im_end)",
+    r"\b(from now on|instead),? (you|respond|reply|answer|say)\b",
+    r"\b(reply|respond|answer) only with\b",
+)
+SECRETS_RE = _rx(
+    r"\bsystem[\s_-]?prompt\b",
+    r"\b(reveal|show|print|repeat|tell|give|share|display|dump|leak|output|what (are|is|were))\b[^.?!\n]{0,30}\b(your|the)\b[^.?!\n]{0,20}\b(instructions|prompt|rules|guidelines|configuration|config)\b",
+    r"\b(api[\s_-]?keys?|passwords?|passwd|credentials?|secret[\s_-]?keys?|private[\s_-]?keys?|access[\s_-]?tokens?|auth(entication)?[\s_-]?tokens?|bearer tokens?|ssh keys?)\b",
+    r"\b(environment variables?|env vars?|\.env\b|/etc/passwd|hf_token|openai_api_key)",
+    r"\b(your|the|any|share|reveal|tell me|show me)\b[^.?!\n]{0,15}\bsecrets?\b",
+)
+HARMFUL_RE = _rx(
+    r"\b(bombs?|explosives?|detonat\w*|nerve agent|bioweapon|napalm|molotov)\b",
+    r"\b(how (to|do i|can i)|help me|ways to)\b[^.?!\n]{0,40}\b(kill|murder|hurt|poison|stab|shoot|kidnap|stalk)\b",
+    r"\b(make|build|buy|get)\b[^.?!\n]{0,20}\b(guns?|weapons?|meth|cocaine|heroin|drugs)\b",
+    r"\b(malware|ransomware|keylogger|ddos|botnet|phishing|credit card numbers|carding)\b",
+    r"\bhack(ing)? (into|someone|an? account|the)\b",
+    r"\b(fake|fraudulent|bogus|paid)\b[^.?!\n]{0,20}\breviews?\b",
+    r"\b(suicide|self[\s-]?harm)\b",
+    r"\b(steal|shoplift|launder)\w*\b",
+)
+OFF_TOPIC_RE = _rx(
+    r"\bweather\b", r"\bcapital (city )?of\b", r"\b(poem|haiku|song lyrics|limerick|essay|short story)\b",
+    r"\b(tell me a )?joke\b", r"\brecipe\b", r"\bwho (won|is the (president|prime minister|king|ceo))\b",
+    r"\btranslate\b", r"\b(write|fix|debug) (some |a |my )?(python|javascript|java|sql|c\+\+|code|program)\b",
+    r"\bhomework\b", r"\b(movie|film|football|cricket|election|horoscope|stock market|bitcoin|crypto)\b",
+    r"\bmeaning of life\b", r"\b(solve|integrate|differentiate) (this|the)?\b", r"\bhistory of\b",
+)
+DOMAIN_RE = _rx(
+    r"\b(products?|items?|price[sd]?|pricing|cost|₹|rs\.?|rupees?|inr|discounts?|deals?|offers?|sale|ratings?|rated|"
+    r"reviews?|reviewers?|customers?|buyers?|catalog(ue)?|categor(y|ies)|brands?|buy|sell|stock|cheap\w*|"
+    r"expensive|marketing|campaign|average|bestsell\w*|top[- ]rated|recommend\w*|compare|amazon|listing)\b",
+)
+
+# Injection phrasing inside product text (descriptions, reviews) returned by tools.
+HIDDEN_INSTRUCTION_RE = INJECTION_RE
+REDACTED = "[instruction-like text removed]"
+_SENTENCE_RE = re.compile(r"[^.!?\n|]*[.!?\n|]?")
+
+
+@dataclass(frozen=True)
+class InputVerdict:
+    kind: GuardKind
+    reason: str = ""
+
+    @property
+    def refused(self) -> bool:
+        return self.kind != "ok"
+
+    @property
+    def message(self) -> str:
+        return refusal_message(self.kind) if self.refused else ""
+
+
+def _on_topic(text: str, domain_words: Iterable[str]) -> bool:
+    if DOMAIN_RE.search(text):
+        return True
+    lowered = text.lower()
+    return any(w and re.search(rf"\b{re.escape(w)}\b", lowered) for w in domain_words)
+
+
+def check_input(question: str, domain_words: Iterable[str] = ()) -> InputVerdict:
+    """Classify a user question. Combines the shared heuristic (``agent.answers.classify_request``, also used to
+    build the fine-tuning refusals) with this module's broader patterns. ``domain_words``: in-domain vocabulary
+    (e.g. catalog brands/categories) that keeps a question on-topic when it matches an off-topic pattern."""
+    from agent.answers import classify_request
+
+    text = question.strip()
+    shared = classify_request(text)
+    if shared in ("injection", "secrets", "harmful"):
+        return InputVerdict(shared, "shared classifier")  # type: ignore[arg-type]
+    for kind, rx in (("injection", INJECTION_RE), ("secrets", SECRETS_RE), ("harmful", HARMFUL_RE)):
+        m = rx.search(text)
+        if m:
+            return InputVerdict(kind, f"matched {m.group(0)[:60]!r}")  # type: ignore[arg-type]
+    if shared == "off_topic" and not _on_topic(text, domain_words):
+        return InputVerdict("off_topic", "shared classifier")
+    m = OFF_TOPIC_RE.search(text)
+    if m and not DOMAIN_RE.search(text):
+        lowered = text.lower()
+        if not any(w and re.search(rf"\b{re.escape(w)}\b", lowered) for w in domain_words):
+            return InputVerdict("off_topic", f"matched {m.group(0)[:60]!r}")
+    return InputVerdict("ok")
+
+
+def _hidden_instruction(text: str) -> bool:
+    from agent.answers import contains_injection
+    return bool(HIDDEN_INSTRUCTION_RE.search(text) or SECRETS_RE.search(text) or contains_injection(text))
+
+
+def sanitize_text(text: str) -> tuple[str, bool]:
+    """Remove sentences that read like instructions to the assistant from product text. Returns (clean, found)."""
+    if not text or not _hidden_instruction(text):
+        return text, False
+    pieces = []
+    for sentence in _SENTENCE_RE.findall(text):
+        if sentence and _hidden_instruction(sentence):
+            pieces.append(REDACTED + " ")
+        else:
+            pieces.append(sentence)
+    return "".join(pieces).strip(), True
+
+
+def sanitize_result(result: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Copy of a tool result with instruction-like text removed from every string field of its products.
+    Returns (clean result, number of fields changed)."""
+    changed = 0
+
+    def clean(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, str):
+            new, found = sanitize_text(value)
+            changed += found
+            return new
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(result), changed
+
+
+# ------------------------------------------------------------------------------------------------ output
+_PRODUCT_ID_RE = re.compile(r"\bB0[A-Z0-9]{8}\b")
+_LEAK_MARKERS = ("To use a tool, reply with only", "Answer only from tool results", "You are the catalog assistant",
+                 "Refuse requests for secrets")
+
+
+@dataclass(frozen=True)
+class OutputVerdict:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    ungrounded: list[float] = field(default_factory=list)
+
+
+def check_output(answer: str, evidence: str, question: str = "", *,
+                 allowed_numbers: tuple[float, ...] = ()) -> OutputVerdict:
+    """Is ``answer`` grounded in ``evidence`` (rendered tool results)? Numbers stated in the question count as
+    grounded (the user said them)."""
+    problems: list[str] = []
+    text = answer.strip()
+    if not text:
+        return OutputVerdict(False, ["empty answer"])
+    if TOOL_CALL_OPEN in text or "<tool_response" in text:
+        problems.append("protocol tags in answer")
+    if any(marker.lower() in text.lower() for marker in _LEAK_MARKERS):
+        problems.append("answer echoes the system prompt")
+    missing = ungrounded_numbers(text, evidence, allowed=tuple(extract_numbers(question)) + allowed_numbers)
+    if missing:
+        problems.append(f"numbers not in tool results: {missing[:5]}")
+    unknown_ids = sorted(set(_PRODUCT_ID_RE.findall(text)) - set(_PRODUCT_ID_RE.findall(evidence)))
+    if unknown_ids:
+        problems.append(f"product ids not in tool results: {unknown_ids[:5]}")
+    return OutputVerdict(not problems, problems, missing)

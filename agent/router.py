@@ -1,0 +1,401 @@
+"""Deterministic understanding of a question, used when the model gives no usable tool call, and to resolve
+follow-ups and spot products that are not in the catalog.
+
+* :class:`CatalogVocabulary` - categories, brands and words of the loaded catalog.
+* :func:`route` - question -> tool call (``search_products`` with filters, ``predict_discount`` /
+  ``explain_discount`` with numbers read from the wording, ``catalog_stats``).
+* :func:`resolve_followup` - "and what about its reviews?" -> the question about the last discussed product.
+* :func:`unknown_product_terms` - brand/model-like words of the question that appear nowhere in the catalog.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import pandas as pd
+
+from agent.protocol import ToolCall
+
+_CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'+-]*|\d+[A-Za-z]+[A-Za-z0-9]*")
+_NUM = r"(\d{1,3}(?:,\d{2,3})+|\d+)(?:\.(\d+))?"
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def camel_words(text: str) -> list[str]:
+    """'USBCables' -> ['usb', 'cables']; 'Pens,Pencils&WritingSupplies' -> ['pens', 'pencils', 'writing', ...]."""
+    return [w.lower() for w in _CAMEL_RE.findall(text)]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("es", "s"):
+        if len(word) > 4 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+@dataclass
+class CatalogVocabulary:
+    """What the catalog contains, for matching question words (all lower-case)."""
+
+    categories: list[str] = field(default_factory=list)           # leaf categories as written
+    brands: dict[str, str] = field(default_factory=dict)           # lower -> as written
+    words: set[str] = field(default_factory=set)
+    _category_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame | None) -> "CatalogVocabulary":
+        if frame is None or frame.empty:
+            return cls()
+        products = frame.drop_duplicates("product_id")
+        categories = sorted(set(products["leaf_category"].dropna().astype(str)))
+        brands = {b.lower(): b for b in products["brand"].dropna().astype(str) if b}
+        words: set[str] = set()
+        for column in ("product_name", "about_product"):
+            for text in products[column].dropna().astype(str):
+                words.update(w.lower().strip("'+-") for w in _WORD_RE.findall(text))
+        for path in products["category"].dropna().astype(str):
+            for part in path.split("|"):
+                words.update(camel_words(part))
+                words.add(part.lower())
+        words.update(brands)
+        vocab = cls(categories=categories, brands=brands, words={w for w in words if w})
+        patterns = sorted(((vocab._category_regex(c), c) for c in categories), key=lambda t: -len(t[1]))
+        # the head noun alone ('kettles' -> ElectricKettles) when it names exactly one category
+        heads: dict[str, list[str]] = {}
+        for c in categories:
+            words = camel_words(c)
+            if len(words) > 1 and len(words[-1]) >= 4:
+                heads.setdefault(_stem(words[-1]), []).append(c)
+        patterns += [(re.compile(rf"\b{re.escape(h)}\w*", re.I), cs[0]) for h, cs in heads.items() if len(cs) == 1]
+        vocab._category_patterns = patterns
+        return vocab
+
+    @staticmethod
+    def _category_regex(category: str) -> re.Pattern[str]:
+        words = camel_words(category)
+        if not words:
+            return re.compile(r"(?!x)x")
+        words[-1] = _stem(words[-1])
+        body = r"[\s\-&,]*".join(re.escape(w) for w in words)
+        return re.compile(rf"\b{body}\w*", re.I)
+
+    def match_category(self, text: str) -> str | None:
+        """The longest leaf category named in ``text`` ('smart watch' / 'smartwatches' -> 'SmartWatches')."""
+        for rx, category in self._category_patterns:
+            if rx.search(text):
+                return category
+        return None
+
+    def match_brand(self, text: str) -> str | None:
+        for word in _WORD_RE.findall(text):
+            brand = self.brands.get(word.lower())
+            if brand:
+                return brand
+        return None
+
+    def domain_words(self) -> list[str]:
+        """Brands and category words (keep questions about them on-topic for the guard)."""
+        out = set(self.brands)
+        for c in self.categories:
+            out.update(w for w in camel_words(c) if len(w) > 3)
+        return sorted(out)
+
+
+# ------------------------------------------------------------------------------------------- number reading
+_PRICE_RES = [
+    re.compile(rf"(?:₹|\brs\.?|\binr)\s*{_NUM}\s*(k\b|lakh|l\b)?", re.I),
+    re.compile(rf"\b{_NUM}\s*(k\b|lakh)?\s*(?:rupees|rs\b|inr\b|/-)", re.I),
+    re.compile(rf"\b(?:price[sd]?|costs?|costing|mrp|list price|priced)\s*(?:of|at|is|:|=)?\s*(?:₹|rs\.?)?\s*{_NUM}\s*(k\b)?",
+               re.I),
+]
+_RATING_RES = [
+    re.compile(r"\brat(?:ed|ing(?: of| is)?)\s*(?:at\s*(?:least)?\s*)?([0-5](?:\.\d+)?)(?!\s*(?:k\b|,\d|\d))", re.I),
+    re.compile(r"\b([0-5](?:\.\d+)?)\s*(?:\+\s*)?(?:stars?|★|/\s*5\b|out of 5)", re.I),
+    re.compile(r"\b([0-5]\.\d+|[0-5])\s*(?:-?\s*stars?\s*)?(?:average\s*|avg\s*|customer\s*)?rating\b", re.I),
+]
+_COUNT_RE = re.compile(rf"\b{_NUM}\s*(k|lakh|l)?\s*\+?\s*(?:ratings|reviews|reviewers|votes|customer ratings)\b", re.I)
+_COUNT_RE2 = re.compile(rf"\b(?:ratings?|reviews?)\s*(?:count)?\s*(?:of|:|=)?\s*{_NUM}\s*(k|lakh)?\b", re.I)
+
+
+def _scale(value: float, unit: str | None) -> float:
+    unit = (unit or "").lower()
+    if unit == "k":
+        return value * 1_000
+    if unit in ("lakh", "l"):
+        return value * 100_000
+    return value
+
+
+def _value(m: re.Match[str], unit_group: int = 3) -> float:
+    whole, frac = m.group(1), m.group(2)
+    value = _num(whole) + (float("0." + frac) if frac else 0.0)
+    unit = m.group(unit_group) if m.lastindex and m.lastindex >= unit_group else None
+    return _scale(value, unit)
+
+
+def read_price(text: str) -> float | None:
+    for rx in _PRICE_RES:
+        m = rx.search(text)
+        if m:
+            return _value(m)
+    return None
+
+
+def read_rating(text: str) -> float | None:
+    for rx in _RATING_RES:
+        m = rx.search(text)
+        if m:
+            value = float(m.group(1))
+            if 0 <= value <= 5:
+                return value
+    return None
+
+
+def read_rating_count(text: str) -> int | None:
+    for rx in (_COUNT_RE, _COUNT_RE2):
+        m = rx.search(text)
+        if m:
+            return int(round(_value(m)))
+    return None
+
+
+# ------------------------------------------------------------------------------------------------- intents
+_EXPLAIN_RE = re.compile(r"\b(why|explain\w*|factors?|drivers?|drive[sn]?|contribut\w*|shap|reasons?|what affects)\b", re.I)
+_PREDICT_RE = re.compile(
+    r"\b(predict\w*|estimat\w*|expect\w*|would|should|suggest\w*|recommend\w*|what discount|how much discount|"
+    r"likely|forecast\w*|guess)\b", re.I)
+_DISCOUNT_RE = re.compile(r"\b(discount\w*|% off|markdown|price cut)\b", re.I)
+_STATS_RE = re.compile(
+    r"\b(average|avg|mean|how many|number of|count of|total (number|ratings|reviews)|per (category|brand)|"
+    r"by (category|brand|price band|price range)|which (categor(y|ies)|brands?|price band)|"
+    r"top \d+ (categor(y|ies)|brands)|(categor(y|ies)|brands|price bands?) (with|has|have|by)|statistics|stats|"
+    r"breakdown|distribution)\b", re.I)
+_REVIEW_RE = re.compile(r"\b(reviews?|customers? say|people say|feedback|complain\w*|opinions?|what do (buyers|users))\b", re.I)
+
+_MAX_PRICE_RE = re.compile(rf"\b(?:under|below|less than|cheaper than|within|max(?:imum)?|up ?to|at most|upto|<)\s*(?:₹|rs\.?\s*|inr\s*)?{_NUM}\s*(k\b)?", re.I)
+_MIN_PRICE_RE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|costlier than|>)\s*(?:₹|rs\.?\s*|inr\s*){_NUM}\s*(k\b)?", re.I)
+_MIN_RATING_RE = re.compile(
+    r"\b(?:rated|rating|ratings?)\s*(?:of\s*)?(?:at least|above|over|>=?|minimum|min|of at least)?\s*([0-5](?:\.\d)?)\s*(?:\+|stars?|or (?:more|above|higher)|and (?:above|up))?"
+    r"|\b([0-5](?:\.\d)?)\s*(?:\+\s*stars?|\+|\s*stars? (?:and|or) (?:above|up|more|higher))", re.I)
+_MIN_COUNT_RE = re.compile(rf"\b(?:at least|more than|over|minimum|min)\s*{_NUM}\s*(k)?\s*(?:ratings|reviews|votes)", re.I)
+_SORT_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(cheapest|lowest[- ]priced?|least expensive|budget|most affordable)\b", re.I), "price_low"),
+    (re.compile(r"\b(most expensive|priciest|highest[- ]priced?|premium)\b", re.I), "price_high"),
+    (re.compile(r"\b(best[- ]rated|highest[- ]rated|top[- ]rated|best reviewed|best)\b", re.I), "rating"),
+    (re.compile(r"\b(biggest|highest|largest|best|deepest|most) (discounts?|deals?|markdowns?)|most discounted\b", re.I),
+     "discount"),
+]
+_FILLER_RE = re.compile(
+    r"^\s*(and |so |ok,? |also |please |hey,? )*(can you |could you |pls |please )?"
+    r"(show me|find me|find|search( for)?|list|give me|i need|i want|looking for|recommend|suggest|tell me about|"
+    r"what are|what is|which are|which is|are there( any)?|is there( an?)?|do you have|get me)?\s*(the |some |a |an |any )?",
+    re.I)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the question asks for, as read by the rules (``kind``: search|reviews|discount|explain|stats)."""
+
+    kind: str
+    call: ToolCall
+    missing: tuple[str, ...] = ()
+
+
+def _search_call(question: str, vocab: CatalogVocabulary, top_k: int) -> ToolCall:
+    args: dict[str, Any] = {}
+    text = question
+    m = _MAX_PRICE_RE.search(text)
+    if m:
+        args["max_price"] = _value(m)
+        text = text.replace(m.group(0), " ")
+    m = _MIN_PRICE_RE.search(text)
+    if m:
+        args["min_price"] = _value(m)
+        text = text.replace(m.group(0), " ")
+    m = _MIN_COUNT_RE.search(text)
+    if m:
+        args["min_rating_count"] = int(_value(m))
+        text = text.replace(m.group(0), " ")
+    m = _MIN_RATING_RE.search(text)
+    if m:
+        args["min_rating"] = float(m.group(1) or m.group(2))
+        text = text.replace(m.group(0), " ")
+    for rx, sort in _SORT_RULES:
+        if rx.search(text):
+            args["sort_by"] = sort
+            break
+    category = vocab.match_category(question)
+    query = _FILLER_RE.sub("", text).strip(" ?.!,")
+    query = re.sub(r"\s+", " ", query) or question.strip()
+    call_args: dict[str, Any] = {"query": query[:500]}
+    if category and args:
+        call_args["category"] = category
+    call_args.update(args)
+    call_args["top_k"] = top_k
+    return ToolCall("search_products", call_args)
+
+
+def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
+    q = question.lower()
+    if re.search(r"\b(how many|number of|count)\b", q) and not re.search(r"\b(ratings|reviews)\b", q):
+        metric = "count"
+    elif re.search(r"\btotal (number of )?(ratings|reviews)\b", q):
+        metric = "total_ratings"
+    elif re.search(r"\b(max(imum)?|highest|biggest|largest|deepest) discount", q) and not re.search(r"\baverage\b", q):
+        metric = "max_discount"
+    elif "discount" in q:
+        metric = "avg_discount"
+    elif re.search(r"\brat(ing|ed)", q):
+        metric = "avg_rating"
+    elif re.search(r"\b(price|cost|expensive|cheap)", q):
+        metric = "avg_price"
+    else:
+        metric = "count"
+    if re.search(r"\bbrands?\b", q):
+        group_by = "brand"
+    elif re.search(r"\bprice (band|range|bracket|segment)s?\b", q):
+        group_by = "price_band"
+    elif re.search(r"\bcategor(y|ies)\b", q):
+        group_by = "category"
+    else:
+        group_by = "none"
+    args: dict[str, Any] = {"metric": metric, "group_by": group_by}
+    category = vocab.match_category(question)
+    if category:
+        args["category"] = category
+        if group_by == "category":
+            args["group_by"] = "none"
+    brand = vocab.match_brand(question)
+    if brand and group_by != "brand":
+        args["brand"] = brand
+    m = re.search(r"\b(?:top|first|bottom)\s+(\d{1,2})\b", q)
+    if m:
+        args["top_n"] = max(1, min(50, int(m.group(1))))
+    if re.search(r"\b(lowest|least|worst|bottom|smallest|fewest|cheapest)\b", q):
+        args["order"] = "asc"
+    return ToolCall("catalog_stats", args)
+
+
+def _discount_call(question: str, vocab: CatalogVocabulary, explain: bool) -> tuple[ToolCall, tuple[str, ...]]:
+    args: dict[str, Any] = {}
+    category = vocab.match_category(question)
+    if category:
+        args["category"] = category
+    price = read_price(question)
+    if price is not None:
+        args["actual_price"] = price
+    rating = read_rating(question)
+    if rating is not None:
+        args["rating"] = rating
+    count = read_rating_count(question)
+    if count is not None:
+        args["rating_count"] = count
+    missing = tuple(f for f in ("category", "actual_price", "rating", "rating_count") if f not in args)
+    return ToolCall("explain_discount" if explain else "predict_discount", args), missing
+
+
+def understand(question: str, vocab: CatalogVocabulary, top_k: int = 5) -> Intent:
+    """Read the question with rules: which tool, with which arguments (``missing``: required fields not found)."""
+    has_numbers = read_price(question) is not None or read_rating(question) is not None
+    if _DISCOUNT_RE.search(question) and (has_numbers or _EXPLAIN_RE.search(question)) and not _STATS_RE.search(question):
+        if _PREDICT_RE.search(question) or _EXPLAIN_RE.search(question) or has_numbers:
+            explain = bool(_EXPLAIN_RE.search(question))
+            call, missing = _discount_call(question, vocab, explain)
+            if len(missing) <= 2 or explain:
+                return Intent("explain" if explain else "discount", call, missing)
+    if _STATS_RE.search(question):
+        return Intent("stats", _stats_call(question, vocab))
+    kind = "reviews" if _REVIEW_RE.search(question) else "search"
+    return Intent(kind, _search_call(question, vocab, top_k))
+
+
+def route(question: str, vocab: CatalogVocabulary, top_k: int = 5) -> ToolCall:
+    """The tool call the rules choose for ``question``."""
+    return understand(question, vocab, top_k).call
+
+
+# ------------------------------------------------------------------------------------------------ follow-ups
+_PRONOUN_RE = re.compile(
+    r"\b(?P<ref>(the )?(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last|top|same) (one|product|item|result)|"
+    r"this (one|product|item)|that (one|product|item)|its|it's|it|this|that|them|they|their|these|those)\b", re.I)
+_ORDINALS = {"first": 0, "1st": 0, "top": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+             "fifth": 4, "5th": 4, "last": -1}
+_LEADING_RE = re.compile(r"^\s*(and|so|ok|okay|also|then|what about|how about)\b[\s,]*", re.I)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    question: str
+    product: dict[str, Any] | None = None
+
+
+def resolve_followup(question: str, last_products: Iterable[dict[str, Any]],
+                     vocab: CatalogVocabulary | None = None) -> Resolution:
+    """Rewrite a follow-up that refers to an earlier product ("its reviews", "the second one") into a standalone
+    question naming it. Questions that name a category or brand of their own are left alone."""
+    products = [p for p in last_products if p.get("product_name")]
+    m = _PRONOUN_RE.search(question)
+    if not products or not m:
+        return Resolution(question)
+    if vocab is not None and (vocab.match_brand(question) or vocab.match_category(question)):
+        return Resolution(question)
+    ref = m.group("ref").lower()
+    index = 0
+    for word, i in _ORDINALS.items():
+        if re.search(rf"\b{word}\b", ref):
+            index = i
+            break
+    if index >= len(products):
+        index = -1 if index != -1 else 0
+    product = products[index]
+    name = str(product["product_name"])
+    replacement = f"{name}'s" if ref in ("its", "their") else name
+    rewritten = question[: m.start()] + replacement + question[m.end():]
+    rewritten = _LEADING_RE.sub("", rewritten).strip()
+    rewritten = rewritten[0].upper() + rewritten[1:] if rewritten else rewritten
+    return Resolution(rewritten, product)
+
+
+# ------------------------------------------------------------------------------------------ not-in-catalog
+_COMMON = {
+    "i", "india", "indian", "amazon", "diwali", "holi", "please", "hi", "hello", "thanks", "what", "which", "show",
+    "find", "tell", "give", "list", "compare", "rs", "inr", "mrp", "gst", "ok", "okay", "any", "is", "are", "do",
+    "does", "can", "could", "would", "should", "how", "why", "the", "a", "an", "and", "or", "my", "me", "we", "our",
+    "you", "your", "it", "its", "this", "that", "best", "top", "good", "great", "new", "monday", "friday",
+    "sunday", "saturday", "black", "white", "prime", "sale", "festive", "q1", "q2", "q3", "q4", "ai", "faq",
+}
+_UNIT_RE = re.compile(r"^\d+(\.\d+)?(k|m|cm|mm|gb|tb|mb|mah|w|kw|v|hz|inch|in|l|ml|kg|g|mp|x|p|th|st|nd|rd|s|ft|"
+                      r"lakh|hrs?|h|min|yr|yrs|pcs|pc)$", re.I)
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-]*")
+
+
+def unknown_product_terms(question: str, vocab: CatalogVocabulary) -> list[str]:
+    """Brand- or model-like words of ``question`` (capitalised mid-sentence, camel-cased like 'iPhone', or mixing
+    letters and digits like 'S23') that occur nowhere in the catalog. Empty when the vocabulary is empty."""
+    if not vocab.words:
+        return []
+    out = []
+    for sentence in re.split(r"(?<=[.?!])\s+", question.strip()):
+        tokens = list(_TOKEN_RE.finditer(sentence))
+        for i, m in enumerate(tokens):
+            tok = m.group(0).strip("+-")
+            low = tok.lower()
+            if len(tok) < 2 or low in _COMMON or _UNIT_RE.match(tok) or tok.isdigit():
+                continue
+            camel = bool(re.search(r"[a-z][A-Z]", tok))
+            capitalised = tok[0].isupper() and i > 0
+            alnum = bool(re.search(r"[A-Za-z]", tok) and re.search(r"\d", tok))
+            if not (camel or capitalised or alnum):
+                continue
+            forms = {low, _stem(low), low + "s", low + "es"}
+            if low.endswith("s"):
+                forms.update({low[:-1], low[:-2] if low.endswith("es") else low[:-1]})
+            if forms & vocab.words:
+                continue
+            out.append(tok)
+    return list(dict.fromkeys(out))

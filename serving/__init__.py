@@ -1,0 +1,1 @@
+"""Serving: component runtime (background loading, readiness), REST API, Gradio UI, background server helper."""
