@@ -39,7 +39,7 @@ class AppSettings(CatalogSettings, LLMSettings, AgentSettings):
 
 
 def create_app(settings: AppSettings | None = None, *, runtime: Any = None, components: dict[str, Any] | None = None,
-               loaders: dict[str, Any] | None = None, ui: bool | None = None):
+               loaders: dict[str, Any] | None = None, ui: bool | None = None, ops_settings: Any = None):
     """Build the ASGI app. ``runtime`` (a :class:`serving.runtime.Runtime`) or ``components``/``loaders``
     inject fakes; otherwise the real components load in the background when the app starts.
 
@@ -63,6 +63,16 @@ def create_app(settings: AppSettings | None = None, *, runtime: Any = None, comp
 
     app = create_api(runtime, max_question_chars=settings.agent_max_input_chars, lifespan=lifespan)
     app.state.settings = settings
+    ops = None
+    if ops_settings is not False:  # hardening: metrics, request ids, limits, drift (docs/operations.md)
+        from ops import OpsSettings, install_ops
+
+        ops_settings = ops_settings or load_settings(OpsSettings, None, log_start=False)
+        if ops_settings.drift_model_dir is None:
+            ops_settings.drift_model_dir = settings.artifact_dir / "discount_model"
+        ops = install_ops(app, ops_settings, versions=lambda: runtime.readiness()["versions"])
+        runtime.metrics.add_listener(ops.metrics.agent_listener)
+    app.state.ops = ops
     if settings.ui if ui is None else ui:
         import gradio as gr
         from fastapi.responses import RedirectResponse
@@ -70,7 +80,7 @@ def create_app(settings: AppSettings | None = None, *, runtime: Any = None, comp
         from serving.ui import build_ui
 
         demo = build_ui(runtime)
-        demo.queue(default_concurrency_limit=2, max_size=64)
+        demo.queue(**(ops.gradio_queue_kwargs() if ops else {"default_concurrency_limit": 2, "max_size": 64}))
 
         @app.get("/", include_in_schema=False)
         async def root() -> RedirectResponse:

@@ -58,6 +58,8 @@ SECRETS_RE = _rx(
     r"\b(api[\s_-]?keys?|passwords?|passwd|credentials?|secret[\s_-]?keys?|private[\s_-]?keys?|access[\s_-]?tokens?|auth(entication)?[\s_-]?tokens?|bearer tokens?|ssh keys?)\b",
     r"\b(environment variables?|env vars?|\.env\b|/etc/passwd|hf_token|openai_api_key)",
     r"\b(your|the|any|share|reveal|tell me|show me)\b[^.?!\n]{0,15}\bsecrets?\b",
+    r"\brepeat\b[^.?!\n]{0,40}\b(above|before|earlier|previous|verbatim)\b",
+    r"\bstarting with\b[^.?!\n]{0,5}['\"]?you are\b",
 )
 HARMFUL_RE = _rx(
     r"\b(bombs?|explosives?|detonat\w*|nerve agent|bioweapon|napalm|molotov)\b",

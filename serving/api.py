@@ -121,7 +121,7 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         raise ValidationError("request body is empty: send a JSON object", invalid_fields={"body": "empty"})
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValidationError("request body is not valid JSON", invalid_fields={"body": f"not JSON: {exc}"}) from exc
     if not isinstance(payload, dict):
         raise ValidationError("request body must be a JSON object",
@@ -137,6 +137,15 @@ def parse_discount_payload(payload: dict[str, Any], model: type[PredictDiscountA
     return parse_discount_request(payload, model)
 
 
+def _is_unicode(text: str) -> bool:
+    """False for strings holding lone surrogates (valid JSON escapes, but not encodable text)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_question(payload: dict[str, Any], max_chars: int) -> QuestionRequest:
     """Validate an /answer_question body (400 for empty, over-long, wrong types)."""
     required, invalid = [], {}
@@ -149,11 +158,14 @@ def parse_question(payload: dict[str, Any], max_chars: int) -> QuestionRequest:
         invalid["question"] = "must not be empty"
     elif len(question.strip()) > max_chars:
         invalid["question"] = f"at most {max_chars} characters"
+    elif not _is_unicode(question):
+        invalid["question"] = "must be valid Unicode text"
     top_k = payload.get("top_k", 5)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 20:
         invalid["top_k"] = "must be an integer from 1 to 20"
     session_id = payload.get("session_id")
-    if session_id is not None and (not isinstance(session_id, str) or not 0 < len(session_id) <= 128):
+    if session_id is not None and (not isinstance(session_id, str) or not 0 < len(session_id) <= 128
+                                   or not _is_unicode(session_id)):
         invalid["session_id"] = "must be a string of 1-128 characters"
     unknown = sorted(set(payload) - {"question", "top_k", "session_id"})
     for name in unknown:

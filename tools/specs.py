@@ -45,8 +45,8 @@ class PredictDiscountArgs(_Args):
     """
 
     category: str = Field(min_length=1, description="Category path (A|B|C) or a leaf category name, e.g. 'SmartWatches'.")
-    actual_price: float = Field(gt=0, description="List (undiscounted) price in ₹.")
-    rating: float = Field(ge=0, le=5, description="Average star rating, 0-5.")
+    actual_price: float = Field(gt=0, allow_inf_nan=False, description="List (undiscounted) price in ₹.")
+    rating: float = Field(ge=0, le=5, allow_inf_nan=False, description="Average star rating, 0-5.")
     rating_count: int = Field(ge=0, description="Number of ratings.")
     product_name: str | None = Field(default=None, description="Optional product name (adds brand/text signal).")
     about_product: str | None = Field(default=None, description="Optional product description.")
