@@ -10,6 +10,9 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "GRADIO_ANALYTICS_ENABLED": "False",
     "TOKENIZERS_PARALLELISM": "false",
+    # llama.cpp/OpenMP threads busy-wait for each other; under CPU contention that collapses decode speed.
+    # Only effective when set before torch / llama_cpp are imported (dev.sh exports it too).
+    "OMP_WAIT_POLICY": "PASSIVE",
 }
 
 
