@@ -46,6 +46,8 @@ case "$cmd" in
   app)
     setup_venv
     build_artifacts
+    # one torch thread for query embeddings: with two, torch and llama.cpp fight over the 2 cores
+    export MDI_TORCH_THREADS=${MDI_TORCH_THREADS:-1}
     exec "$VENV/bin/python" app.py "$@"
     ;;
   test)

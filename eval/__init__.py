@@ -1,0 +1,1 @@
+"""Offline evaluations (retrieval quality: ``python -m eval.retrieval_eval``)."""
