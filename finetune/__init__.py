@@ -1,0 +1,1 @@
+"""LoRA fine-tuning: dataset builder, training and evaluation."""

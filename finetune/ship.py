@@ -1,0 +1,123 @@
+"""Package a trained adapter for the app: ``python -m finetune.ship --adapter RUN/adapter --eval report.json``.
+
+Copies the PEFT files into ``--out`` (default ``finetune/adapters/smollm2-agent``), exports ``adapter.gguf`` for
+the llama.cpp backend (``llm.gguf_adapter.export_lora_to_gguf``), merges the evaluation summaries (from
+``finetune.evaluate --out``) into the manifest's metrics and writes ``card.md``. The training metadata (base
+model + sha256, recipe, dataset hash, training metrics and library versions) is carried over unchanged.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.artifacts import write_manifest
+from core.settings import REPO_ROOT, BaseAppSettings, load_settings
+from finetune.train import ADAPTER_KIND, ADAPTER_SCHEMA_VERSION, PEFT_FILES, check_adapter
+
+DEFAULT_OUT = REPO_ROOT / "finetune" / "adapters" / "smollm2-agent"
+HEADLINE = ("tool_choice_accuracy", "tool_args_accuracy", "answer_faithfulness", "refusal_rate",
+            "injection_resisted", "answer_exact_match", "n")
+
+
+def eval_table(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"tuned:<data>": summary}`` -> ``{"tuned / demo": {headline metrics}}`` (data named by its folder)."""
+    out = {}
+    for key, rep in reports.items():
+        label, _, data = key.partition(":")
+        name = "real catalog" if "real" in data else "demo catalog"
+        s = rep["summary"] if "summary" in rep else rep
+        out[f"{label} / {name}"] = {k: s.get(k) for k in HEADLINE}
+    return out
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None else f"{100 * float(v):.1f} %"
+
+
+def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any]) -> None:
+    rec = meta["recipe"]
+    train = metrics.get("train", {})
+    rows = metrics.get("eval", {})
+    lines = [
+        "# smollm2-agent: LoRA adapter for the catalog assistant",
+        "",
+        f"- base model: `{meta['base_model']}` (`{meta.get('base_file')}`, sha256 `{(meta.get('base_sha256') or '')[:16]}…`)",
+        f"- recipe: `{rec['name']}` (`finetune/recipes/{rec['name']}.yaml`): LoRA r={rec['lora']['r']}, "
+        f"alpha={rec['lora']['alpha']} on {', '.join(rec['lora']['target_modules'])}; {train.get('steps')} steps of "
+        f"{rec['batch_size']} examples, lr {rec['lr']}, max length {rec['max_length']} tokens, seed {rec['seed']}",
+        f"- data: built by `finetune.dataset` from the repo's demo catalog only (`{rec['catalog']}`), "
+        f"{train.get('train_examples')} training examples; dataset sha256 of the catalog `{meta['dataset']['data_sha256'][:16]}…`",
+        f"- trained on {train.get('device_name')} in {train.get('train_seconds')} s "
+        f"({train.get('seconds_per_step')} s/step); loss {train.get('first_loss')} -> {train.get('final_loss')}",
+        "",
+        "## Held-out scores (greedy decoding, transformers; `python -m finetune.evaluate`)",
+        "",
+        "| model / test set | n | tool choice | tool + arguments | faithful answers | refusals | injection in results resisted |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, s in rows.items():
+        lines.append(f"| {key} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} | {_pct(s.get('tool_args_accuracy'))} "
+                     f"| {_pct(s.get('answer_faithfulness'))} | {_pct(s.get('refusal_rate'))} | {_pct(s.get('injection_resisted'))} |")
+    lines += [
+        "",
+        "Demo test split: products never seen in training (split by product) and guard phrasings held out by",
+        "template. Real catalog: a dataset built the same way from the Kaggle file (`../shared/data/amazon.csv`),",
+        "products the adapter never saw; nothing trained on it is shipped. Goals (issue 4): >= 95 % tool choice",
+        "with correct arguments and >= 98 % faithful answers. See docs/finetune.md for what is weak.",
+        "",
+        "Files: `adapter_model.safetensors` + `adapter_config.json` (PEFT, transformers backend), `adapter.gguf`",
+        "(llama.cpp backend), `manifest.json` (checksums, base model, recipe, data hash, metrics).",
+    ]
+    (folder / "card.md").write_text("\n".join(lines) + "\n")
+
+
+def ship(adapter: Path, out: Path, eval_reports: dict[str, Any] | None, *, export_gguf: bool = True) -> dict[str, Any]:
+    """Copy, export, re-manifest and document an adapter folder. Returns the new manifest metrics."""
+    src = check_adapter(adapter)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in PEFT_FILES:
+        if Path(adapter).resolve() != out.resolve():
+            shutil.copy2(Path(adapter) / name, out / name)
+    files = list(PEFT_FILES)
+    meta = dict(src.metadata)
+    meta["trained_with"] = src.libraries
+    if export_gguf:
+        from finetune.modeling import resolve_base
+        from llm.gguf_adapter import ADAPTER_GGUF_NAME, export_lora_to_gguf
+
+        ref = resolve_base(meta["recipe"]["base_model"], meta["recipe"].get("base_gguf_file"))
+        export_lora_to_gguf(out, ref.weights_path, out / ADAPTER_GGUF_NAME)
+        files.append(ADAPTER_GGUF_NAME)
+        meta["gguf_export"] = "exported"
+    metrics = {"train": src.metrics.get("train", src.metrics)}
+    if eval_reports:
+        metrics["eval"] = eval_table(eval_reports)
+    write_manifest(out, kind=ADAPTER_KIND, schema_version=ADAPTER_SCHEMA_VERSION, data_sha256=src.data_sha256,
+                   files=files, libraries=["torch", "transformers", "peft", "gguf"], metadata=meta, metrics=metrics)
+    write_card(out, meta, metrics)
+    return metrics
+
+
+class ShipSettings(BaseAppSettings):
+    adapter: Path
+    eval: Path | None = None
+    out: Path = DEFAULT_OUT
+    export_gguf: bool = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.logging import setup_logging
+
+    setup_logging()
+    s = load_settings(ShipSettings, sys.argv[1:] if argv is None else argv, prog="finetune.ship")
+    reports = json.loads(Path(s.eval).read_text()) if s.eval else None
+    metrics = ship(s.adapter, s.out, reports, export_gguf=s.export_gguf)
+    print(json.dumps(metrics.get("eval", {}), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

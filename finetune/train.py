@@ -1,0 +1,554 @@
+"""PEFT LoRA training on the agent's chat format: ``python -m finetune.train --recipe finetune/recipes/default.yaml``.
+
+One YAML file per recipe; any key can be overridden on the command line (``--lr 5e-4 --lora.r 4 --max-steps 10``).
+The recipe builds its dataset from a catalog (``finetune.dataset``) unless ``data_dir`` points at a built one,
+trains a LoRA adapter with the loss on assistant tokens only, checkpoints every ``save_every`` steps (resumed
+automatically from ``<out>/checkpoint``), and writes the adapter folder:
+
+* ``adapter_model.safetensors`` + ``adapter_config.json`` (PEFT),
+* ``adapter.gguf`` (llama.cpp LoRA, via ``llm.gguf_adapter.export_lora_to_gguf``) when the base is a GGUF,
+* ``manifest.json`` (``kind="lora_adapter"``): base model id + base file sha256, recipe, dataset hash and
+  manifest, system-prompt hash, training metrics.
+
+Speed on CPU: every example starts with the same system prompt, so each micro-batch runs that shared prefix
+once (batch 1) and the rest of every example on top of its key/value cache (``share_prefix``); gradients still
+flow through the prefix. Logits are computed only where there are labels.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.artifacts import load_manifest, write_manifest
+from core.errors import ArtifactError, ConfigError
+from core.hashing import sha256_file, sha256_text
+from core.settings import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+ADAPTER_KIND = "lora_adapter"
+ADAPTER_SCHEMA_VERSION = 1
+CODE_VERSION = "train-v1"
+PEFT_FILES = ("adapter_model.safetensors", "adapter_config.json")
+DEFAULT_RECIPE = REPO_ROOT / "finetune" / "recipes" / "default.yaml"
+
+DEFAULTS: dict[str, Any] = {
+    "name": "default",
+    "base_model": "smollm2-135m-gguf",
+    "base_gguf_file": None,
+    "catalog": "data/demo_catalog.csv",
+    "data_dir": None,
+    "dataset": {"seed": 13, "test_fraction": 0.2, "scale": 1.0},
+    "train_examples": 0,  # 0 = all of the train split
+    "mix": {},  # optional {kind: fraction} for the sampled training set
+    "max_length": 640,
+    "lora": {"r": 8, "alpha": 16, "dropout": 0.0,
+             "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
+    "epochs": 1.0,
+    "max_steps": 0,  # 0 = from epochs
+    "batch_size": 8,
+    "micro_batch_size": 8,
+    "lr": 1e-3,
+    "warmup_ratio": 0.05,
+    "weight_decay": 0.0,
+    "max_grad_norm": 1.0,
+    "seed": 13,
+    "save_every": 50,
+    "share_prefix": True,
+    "device": "auto",
+    "dtype": "float32",
+    "threads": 0,  # 0 = torch default
+    "out": "runs/smollm2-agent",
+    "export_gguf": True,
+}
+
+
+# ------------------------------------------------------------------------------------------------ recipe
+def _coerce(value: str) -> Any:
+    """A CLI value as YAML would read it ('5e-4' -> 0.0005, 'true' -> True, '[a, b]' -> list)."""
+    try:
+        out = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(out, str):
+        try:
+            return float(out)
+        except ValueError:
+            return out
+    return out
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Defaults <- YAML recipe <- ``--key value`` / ``--key=value`` overrides (dotted keys for nested ones)."""
+    recipe = json.loads(json.dumps(DEFAULTS))
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"recipe not found: {p}")
+        loaded = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"recipe {p} is not a mapping")
+        _merge(recipe, loaded)
+    args = list(overrides or [])
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise ConfigError(f"unexpected argument {arg!r} (use --key value)")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ConfigError(f"missing value for --{key}")
+            value = args[i + 1]
+            i += 1
+        i += 1
+        _set_dotted(recipe, key.replace("-", "_"), _coerce(value))
+    _validate(recipe)
+    return recipe
+
+
+def _merge(dst: dict, src: dict) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _merge(dst[k], v)
+        else:
+            dst[k] = v
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = d
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"unknown recipe key --{key}")
+        node = node[part]
+    if parts[-1] not in node:
+        raise ConfigError(f"unknown recipe key --{key} (known: {', '.join(sorted(node))})")
+    node[parts[-1]] = value
+
+
+def _validate(r: dict[str, Any]) -> None:
+    problems = []
+    if r["micro_batch_size"] < 1 or r["batch_size"] < r["micro_batch_size"] or r["batch_size"] % r["micro_batch_size"]:
+        problems.append("batch_size must be a multiple of micro_batch_size >= 1")
+    if not (r["lr"] > 0):
+        problems.append("lr must be > 0")
+    if r["lora"]["r"] < 1:
+        problems.append("lora.r must be >= 1")
+    if r["max_steps"] <= 0 and r["epochs"] <= 0:
+        problems.append("set epochs > 0 or max_steps > 0")
+    if problems:
+        raise ConfigError("invalid recipe: " + "; ".join(problems))
+
+
+# --------------------------------------------------------------------------------------------------- data
+def prepare_data(recipe: dict[str, Any], out: Path) -> tuple[Path, dict[str, Any]]:
+    """The dataset folder (built under ``<out>/data`` from the recipe's catalog unless ``data_dir`` is set)."""
+    from finetune.dataset import DATASET_KIND, DATASET_SCHEMA_VERSION, build_dataset
+
+    if recipe.get("data_dir"):
+        data_dir = Path(recipe["data_dir"])
+    else:
+        data_dir = out / "data"
+        ds = recipe["dataset"]
+        catalog = Path(recipe["catalog"])
+        if not catalog.is_absolute():
+            catalog = REPO_ROOT / catalog
+        try:
+            man = load_manifest(data_dir, kind=DATASET_KIND, schema_version=DATASET_SCHEMA_VERSION)
+            from finetune.dataset import CODE_VERSION as DS_CODE
+            from agent.prompts import SYSTEM_PROMPT
+            current = (man.metadata.get("seed") == ds["seed"] and man.metadata.get("scale") == ds["scale"]
+                       and man.metadata.get("test_fraction") == ds["test_fraction"]
+                       and man.metadata.get("code_version") == DS_CODE
+                       and man.metadata.get("system_prompt_sha256") == sha256_text(SYSTEM_PROMPT)
+                       and man.data_sha256 == sha256_file(catalog))
+        except ArtifactError:
+            current = False
+        if not current:
+            build_dataset(catalog, data_dir, seed=ds["seed"], test_fraction=ds["test_fraction"], scale=ds["scale"])
+    man = load_manifest(data_dir, kind=DATASET_KIND, schema_version=DATASET_SCHEMA_VERSION)
+    return data_dir, {"data_sha256": man.data_sha256, "train_sha256": man.files.get("train.jsonl"),
+                      "metadata": man.metadata}
+
+
+def select_examples(rows: list[dict[str, Any]], n: int, mix: dict[str, float], seed: int) -> list[dict[str, Any]]:
+    """``n`` training rows (all when n <= 0), stratified by kind: ``mix`` fractions, else the natural shares."""
+    if n <= 0 or n >= len(rows):
+        return list(rows)
+    rng = random.Random(seed)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_kind.setdefault(r["kind"], []).append(r)
+    total = len(rows)
+    chosen: list[dict[str, Any]] = []
+    for kind, items in sorted(by_kind.items()):
+        share = mix.get(kind, len(items) / total) if mix else len(items) / total
+        k = min(len(items), max(1, int(round(n * share))))
+        chosen.extend(rng.sample(items, k))
+    rng.shuffle(chosen)
+    return chosen[:n]
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    labels: list[int]
+
+
+def encode_rows(tokenizer, rows: list[dict[str, Any]], max_length: int) -> tuple[list[Encoded], int]:
+    from finetune.modeling import encode_example
+
+    out, dropped = [], 0
+    for r in rows:
+        ids, labels = encode_example(tokenizer, r["messages"])
+        if len(ids) > max_length:
+            dropped += 1
+            continue
+        out.append(Encoded(ids, labels))
+    return out, dropped
+
+
+def system_prefix_ids(tokenizer) -> list[int]:
+    """Token ids of the shared system turn that starts every example."""
+    from agent.prompts import SYSTEM_PROMPT
+    from finetune.modeling import chat_text
+
+    text = chat_text(tokenizer, [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "x"}])
+    head = text[: text.index("<|im_start|>user")]
+    return list(tokenizer(head, add_special_tokens=False)["input_ids"])
+
+
+def make_batches(n: int, micro: int, seed: int, epoch: int, lengths: list[int]) -> list[list[int]]:
+    """Micro-batches of example indices: shuffled per epoch, length-sorted within windows to cut padding."""
+    rng = random.Random(seed * 1000 + epoch)
+    order = list(range(n))
+    rng.shuffle(order)
+    window = micro * 8
+    batches = []
+    for w in range(0, n, window):
+        chunk = sorted(order[w:w + window], key=lambda i: lengths[i])
+        batches.extend(chunk[j:j + micro] for j in range(0, len(chunk), micro))
+    rng.shuffle(batches)
+    return batches
+
+
+# ------------------------------------------------------------------------------------------------- loss
+def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: list[int] | None):
+    """Sum of token cross-entropies over labelled positions, and their count.
+
+    With ``prefix`` (ids every example starts with), the prefix runs once and the rest of each example runs
+    on its (batch-expanded) KV cache; the result equals the plain computation up to float rounding.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    decoder, lm_head = base.model, base.lm_head
+    P = len(prefix) if prefix else 0
+    seqs = [(e.ids[P:], e.labels[P:]) for e in batch]
+    width = max(len(s[0]) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (s, lab) in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        labels[i, : len(s)] = torch.tensor(lab)
+        mask[i, : len(s)] = 1
+    ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
+    if P:
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=base.config)
+        pre = torch.tensor([prefix], dtype=torch.long, device=device)
+        pre_out = decoder(input_ids=pre, past_key_values=cache, use_cache=True)
+        cache = pre_out.past_key_values
+        for layer in cache.layers:
+            layer.keys = layer.keys.expand(len(seqs), -1, -1, -1)
+            layer.values = layer.values.expand(len(seqs), -1, -1, -1)
+        full_mask = torch.cat([torch.ones((len(seqs), P), dtype=torch.long, device=device), mask], dim=1)
+        pos = torch.arange(P, P + width, device=device).unsqueeze(0).expand(len(seqs), -1)
+        out = decoder(input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True,
+                      position_ids=pos, cache_position=torch.arange(P, P + width, device=device))
+        hidden = out.last_hidden_state
+        # the first suffix token is predicted from the prefix's last hidden state
+        first_hidden = pre_out.last_hidden_state[:, -1:, :].expand(len(seqs), -1, -1)
+        hidden = torch.cat([first_hidden, hidden[:, :-1, :]], dim=1)
+        targets = labels
+    else:
+        out = decoder(input_ids=ids, attention_mask=mask)
+        hidden = out.last_hidden_state[:, :-1, :]
+        targets = labels[:, 1:]
+    sel = targets != -100
+    logits = lm_head(hidden[sel])
+    loss = F.cross_entropy(logits.float(), targets[sel], reduction="sum")
+    return loss, int(sel.sum())
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, extra: dict[str, Any]) -> None:
+    """Adapter weights + optimizer state (safetensors, no pickle) + JSON state, written atomically."""
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp))
+    tensors, meta = {}, {}
+    for idx, (pid, st) in enumerate(optimizer.state_dict()["state"].items()):
+        for k, v in st.items():
+            if hasattr(v, "shape") and getattr(v, "dim", lambda: 0)() > 0:
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                meta[f"{pid}.{k}"] = float(v)
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    state = {"step": step, "optimizer_scalars": meta, "param_groups": optimizer.state_dict()["param_groups"],
+             "scheduler": scheduler.state_dict(), **extra}
+    (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1, default=str))
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict[str, Any]:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state = json.loads((folder / "trainer_state.json").read_text())
+    weights = load_file(str(folder / "adapter_model.safetensors"))
+    set_peft_model_state_dict(model, weights)
+    opt_tensors = load_file(str(folder / "optimizer.safetensors"))
+    sd = optimizer.state_dict()
+    new_state: dict[int, dict[str, Any]] = {}
+    for key, v in opt_tensors.items():
+        pid, k = key.split(".", 1)
+        new_state.setdefault(int(pid), {})[k] = v
+    for key, v in state["optimizer_scalars"].items():
+        pid, k = key.split(".", 1)
+        new_state.setdefault(int(pid), {})[k] = torch.tensor(v)
+    sd["state"] = new_state
+    sd["param_groups"] = state["param_groups"]  # the scheduled lr lives here, not in the scheduler state
+    optimizer.load_state_dict(sd)
+    scheduler.load_state_dict(state["scheduler"])
+    return state
+
+
+# ------------------------------------------------------------------------------------------------ adapter
+def check_adapter(adapter_dir: str | Path, ref=None) -> Any:
+    """Load and verify an adapter folder's manifest (files, kind, schema); with ``ref``, that it was trained on
+    that base model (same base weights sha256). Raises ArtifactError naming the problem."""
+    man = load_manifest(adapter_dir, kind=ADAPTER_KIND, schema_version=ADAPTER_SCHEMA_VERSION)
+    for name in PEFT_FILES:
+        if name not in man.files:
+            raise ArtifactError(f"adapter {adapter_dir} manifest does not list {name}", path=str(adapter_dir))
+    if ref is not None:
+        want = man.metadata.get("base_sha256")
+        path = ref.weights_path
+        if want and path is not None and path.is_file():
+            have = sha256_file(path)
+            if have != want:
+                raise ArtifactError(
+                    f"adapter {adapter_dir} was trained on base weights {want[:12]}..., but {path} is "
+                    f"{have[:12]}...; use the matching base model", path=str(adapter_dir))
+    return man
+
+
+def write_adapter(folder: Path, model, *, recipe: dict[str, Any], ref, data_info: dict[str, Any],
+                  metrics: dict[str, Any], export_gguf: bool) -> list[str]:
+    """Save the PEFT adapter, export adapter.gguf (GGUF bases), write the manifest. Returns the file list."""
+    from agent.prompts import SYSTEM_PROMPT
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder))
+    files = list(PEFT_FILES)
+    base_path = ref.weights_path
+    gguf_status = "skipped"
+    if export_gguf and ref.gguf_file:
+        try:
+            from llm.gguf_adapter import ADAPTER_GGUF_NAME, export_lora_to_gguf
+
+            export_lora_to_gguf(folder, base_path, folder / ADAPTER_GGUF_NAME)
+            files.append(ADAPTER_GGUF_NAME)
+            gguf_status = "exported"
+        except ImportError as exc:  # exporter or the gguf package missing on this machine
+            gguf_status = f"not exported: {exc}"
+            log.warning("adapter.gguf %s (run `python -m llm.gguf_adapter --peft-dir %s` later)", gguf_status, folder)
+    meta = {
+        "base_model": ref.model_id,
+        "base_file": Path(base_path).name if base_path else None,
+        "base_sha256": sha256_file(base_path) if base_path and Path(base_path).is_file() else None,
+        "recipe": recipe,
+        "dataset": data_info,
+        "system_prompt_sha256": sha256_text(SYSTEM_PROMPT),
+        "code_version": CODE_VERSION,
+        "gguf_export": gguf_status,
+    }
+    write_manifest(folder, kind=ADAPTER_KIND, schema_version=ADAPTER_SCHEMA_VERSION,
+                   data_sha256=data_info.get("data_sha256") or "", files=files,
+                   libraries=["torch", "transformers", "peft", "gguf"], metadata=meta, metrics=metrics)
+    return files
+
+
+# ------------------------------------------------------------------------------------------------- train
+def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | None = None) -> dict[str, Any]:
+    """Run a recipe end to end. Returns the metrics written to the adapter manifest.
+
+    ``stop_after`` (tests) stops after that many steps without writing the adapter, like a crash: the next
+    run with the same recipe resumes from the last checkpoint."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from tqdm.auto import tqdm
+
+    from core.offline import enforce_offline
+    from finetune.dataset import read_jsonl
+    from finetune.modeling import load_model, load_tokenizer, pick_device, resolve_base
+
+    enforce_offline()
+    out = Path(recipe["out"])
+    if not out.is_absolute():
+        out = REPO_ROOT / out
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(recipe["seed"])
+    torch.manual_seed(recipe["seed"])
+    if recipe.get("threads"):
+        torch.set_num_threads(int(recipe["threads"]))
+    device = pick_device(recipe["device"])
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    ref = resolve_base(recipe["base_model"], recipe.get("base_gguf_file"))
+    data_dir, data_info = prepare_data(recipe, out)
+    rows = select_examples(read_jsonl(data_dir / "train.jsonl"), int(recipe["train_examples"]),
+                           recipe.get("mix") or {}, recipe["seed"])
+    tokenizer = load_tokenizer(ref)
+    encoded, dropped = encode_rows(tokenizer, rows, int(recipe["max_length"]))
+    if not encoded:
+        raise ConfigError("no training examples fit max_length")
+    prefix = system_prefix_ids(tokenizer) if recipe["share_prefix"] else None
+    if prefix and any(e.ids[: len(prefix)] != prefix for e in encoded):
+        log.warning("not every example starts with the system prompt: share_prefix disabled")
+        prefix = None
+    model = load_model(ref, device, recipe["dtype"])
+    lcfg = recipe["lora"]
+    model = get_peft_model(model, LoraConfig(r=int(lcfg["r"]), lora_alpha=int(lcfg["alpha"]),
+                                             lora_dropout=float(lcfg["dropout"]),
+                                             target_modules=list(lcfg["target_modules"]), task_type="CAUSAL_LM"))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    n_trainable = sum(p.numel() for p in params)
+    micro = int(recipe["micro_batch_size"])
+    accum = int(recipe["batch_size"]) // micro
+    lengths = [len(e.ids) for e in encoded]
+    per_epoch = math.ceil(len(encoded) / micro)
+    total_steps = int(recipe["max_steps"]) or max(1, math.ceil(per_epoch * float(recipe["epochs"]) / accum))
+    optimizer = torch.optim.AdamW(params, lr=float(recipe["lr"]), weight_decay=float(recipe["weight_decay"]))
+    warmup = max(1, int(total_steps * float(recipe["warmup_ratio"])))
+
+    def lr_lambda(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    ckpt = out / "checkpoint"
+    step, losses = 0, []
+    if (ckpt / "trainer_state.json").is_file():
+        state = load_checkpoint(ckpt, model, optimizer, scheduler)
+        if state.get("recipe_sha256") != sha256_text(json.dumps(recipe, sort_keys=True)):
+            raise ConfigError(f"checkpoint {ckpt} was made with another recipe; delete it or change --out")
+        step, losses = state["step"], state.get("losses", [])
+        log.info("resumed from %s at step %d", ckpt, step)
+    log.info("training %d examples (%d dropped > max_length), %d trainable params, %d steps of %d on %s",
+             len(encoded), dropped, n_trainable, total_steps, recipe["batch_size"], device)
+
+    # the stream of micro-batches is a pure function of (seed, epoch): resume skips what was done
+    def micro_batches():
+        epoch = 0
+        while True:
+            for b in make_batches(len(encoded), micro, recipe["seed"], epoch, lengths):
+                yield b
+            epoch += 1
+
+    stream = micro_batches()
+    for _ in range(step * accum):
+        next(stream)
+    start = time.perf_counter()
+    steps_timed = 0
+    bar = tqdm(total=total_steps, initial=step, disable=not progress, desc="lora", unit="step")
+    while step < total_steps:
+        optimizer.zero_grad(set_to_none=True)
+        batches = [next(stream) for _ in range(accum)]
+        n_tok = sum(sum(1 for lab in encoded[i].labels[1:] if lab != -100) for b in batches for i in b)
+        total = 0.0
+        for b in batches:
+            loss, _ = batch_loss(model, [encoded[i] for i in b], tokenizer.pad_token_id, device, prefix)
+            (loss / max(1, n_tok)).backward()
+            total += float(loss)
+        torch.nn.utils.clip_grad_norm_(params, float(recipe["max_grad_norm"]))
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        steps_timed += 1
+        losses.append(round(total / max(1, n_tok), 5))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        bar.update(1)
+        if recipe["save_every"] and step % int(recipe["save_every"]) == 0 and step < total_steps:
+            save_checkpoint(ckpt, model, optimizer, scheduler, step,
+                            {"losses": losses, "recipe_sha256": sha256_text(json.dumps(recipe, sort_keys=True))})
+        if stop_after is not None and step >= stop_after:
+            bar.close()
+            return {"steps": step, "stopped": True}
+    bar.close()
+    seconds = time.perf_counter() - start
+    metrics = {
+        "train_examples": len(encoded), "dropped_too_long": dropped, "steps": step,
+        "final_loss": float(sum(losses[-10:]) / max(1, len(losses[-10:]))) if losses else None,
+        "first_loss": losses[0] if losses else None, "loss_curve": losses[:: max(1, len(losses) // 50)],
+        "train_seconds": round(seconds, 1),
+        "seconds_per_step": round(seconds / max(1, steps_timed), 3), "device": device,
+        "trainable_params": n_trainable,
+        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu x{torch.get_num_threads()}",
+    }
+    adapter_dir = out / "adapter"
+    write_adapter(adapter_dir, model, recipe=recipe, ref=ref, data_info=data_info, metrics=metrics,
+                  export_gguf=bool(recipe["export_gguf"]))
+    if ckpt.exists():
+        shutil.rmtree(ckpt)
+    log.info("adapter written to %s (%s)", adapter_dir, json.dumps({k: metrics[k] for k in (
+        "steps", "final_loss", "train_seconds", "seconds_per_step")}))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.logging import setup_logging
+
+    setup_logging()
+    args = list(sys.argv[1:] if argv is None else argv)
+    recipe_path: str | None = str(DEFAULT_RECIPE)
+    if "--recipe" in args:
+        i = args.index("--recipe")
+        recipe_path = args[i + 1]
+        del args[i:i + 2]
+    try:
+        recipe = load_recipe(recipe_path, args)
+        log.info("recipe %s", json.dumps(recipe))
+        train(recipe)
+    except (ConfigError, ArtifactError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

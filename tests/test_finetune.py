@@ -1,0 +1,362 @@
+"""finetune/: dataset builder, LoRA training (tiny model; the real base is slow-marked), adapter round trip,
+evaluation scoring."""
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agent.answers import REFUSALS
+from agent.prompts import SYSTEM_PROMPT
+from agent.protocol import format_tool_call, parse_tool_call, ungrounded_numbers
+from core.errors import ArtifactError, ConfigError
+from finetune.dataset import build_dataset, build_examples, DatasetSizes, read_jsonl
+from finetune.evaluate import arguments_match, evaluate, query_matches, score_example
+from finetune.textgen import count_text, indian_commas, price_text, rating_text
+from tools.specs import TOOL_ARGS
+
+SMALL = DatasetSizes().scaled(0.15)
+
+
+@pytest.fixture(scope="module")
+def demo_examples(demo_catalog):
+    return build_examples(demo_catalog.products, seed=7, test_fraction=0.25, sizes=SMALL)
+
+
+# ------------------------------------------------------------------------------------------------ dataset
+def test_splits_are_product_disjoint_and_both_used(demo_examples):
+    train = {p for e in demo_examples if e.split == "train" for p in e.product_ids}
+    test = {p for e in demo_examples if e.split == "test" for p in e.product_ids}
+    assert train and test
+    assert not train & test
+    kinds = {(e.kind, e.split) for e in demo_examples}
+    for kind in ("tool_call", "answer", "refusal"):
+        assert (kind, "train") in kinds and (kind, "test") in kinds
+
+
+def test_targets_parse_and_validate(demo_examples):
+    for e in demo_examples:
+        msgs = e.messages
+        assert msgs[0] == {"role": "system", "content": SYSTEM_PROMPT}
+        assert [m["role"] for m in msgs[1:]] == ["user", "assistant", "user", "assistant"][: len(msgs) - 1]
+        target = msgs[-1]["content"]
+        call = parse_tool_call(target)
+        if e.kind == "tool_call":
+            assert call is not None, target
+            TOOL_ARGS[call.name].model_validate(call.arguments)  # raises when invalid
+            assert call.name == e.expected["tool"] and call.arguments == e.expected["arguments"]
+            assert target == format_tool_call(call.name, call.arguments)
+        else:
+            assert call is None, target
+        if e.kind in ("answer", "result_injection"):
+            first = parse_tool_call(msgs[2]["content"])
+            TOOL_ARGS[first.name].model_validate(first.arguments)
+            assert msgs[3]["content"].startswith(f'<tool_response name="{first.name}">')
+            assert ungrounded_numbers(target, e.expected["evidence"]) == []
+        if e.kind == "refusal":
+            assert target == REFUSALS[e.subkind]
+
+
+def test_arguments_come_from_the_wording(demo_examples):
+    """Numbers in the target call are written somewhere in the question (in one of the supported formats)."""
+    for e in demo_examples:
+        if e.kind != "tool_call" or e.subkind not in ("predict", "explain"):
+            continue
+        q = e.messages[1]["content"]
+        args = e.expected["arguments"]
+        assert f"{args['rating']:.1f}" in q
+        assert args["category"] in q
+        digits = re.sub(r"[^\d]", "", q)
+        assert str(int(args["actual_price"])) in digits or f"{args['actual_price'] / 1000:g}k".lower() in q.lower()
+
+
+def _parse_amount(text: str) -> float:
+    t = text.lower().replace("₹", "").replace("rs.", "").replace("rs", "").replace("inr", "").replace("rupees", "")
+    t = t.replace("/-", "").replace(",", "").strip()
+    mult = 1
+    if t.endswith("lakh"):
+        t, mult = t[:-4], 100000
+    elif t.endswith("k"):
+        t, mult = t[:-1], 1000
+    return float(t.strip()) * mult
+
+
+def test_number_formats_round_trip():
+    rng = random.Random(0)
+    assert indian_commas(179691) == "1,79,691" and indian_commas(12345678) == "1,23,45,678"
+    for _ in range(500):
+        value = rng.choice([rng.randrange(50, 200000), rng.randrange(1, 200) * 100, rng.randrange(1, 20) * 10000])
+        text, v = price_text(rng, value)
+        assert v == value and abs(_parse_amount(text) - v) < 1e-6, text
+        ctext, c = count_text(rng, rng.randrange(0, 3_000_000))
+        number = " ".join(ctext.split(" ")[:2]) if " lakh " in ctext else ctext.split(" ")[0]
+        assert abs(_parse_amount(number) - c) <= 1e-6, ctext
+        rtext, r = rating_text(rng, round(rng.uniform(1, 5), 1))
+        assert f"{r:.1f}" in rtext
+
+
+def test_builder_is_deterministic(demo_catalog):
+    a = build_examples(demo_catalog.products, seed=3, sizes=DatasetSizes().scaled(0.02))
+    b = build_examples(demo_catalog.products, seed=3, sizes=DatasetSizes().scaled(0.02))
+    c = build_examples(demo_catalog.products, seed=4, sizes=DatasetSizes().scaled(0.02))
+    assert [e.to_json() for e in a] == [e.to_json() for e in b]
+    assert [e.to_json() for e in a] != [e.to_json() for e in c]
+
+
+def test_build_dataset_writes_jsonl_and_manifest(tmp_path, demo_catalog_path):
+    from core.artifacts import load_manifest
+    from finetune.dataset import DATASET_KIND, DATASET_SCHEMA_VERSION, main
+
+    assert main(["--catalog", str(demo_catalog_path), "--out", str(tmp_path), "--scale", "0.05", "--seed", "5"]) == 0
+    man = load_manifest(tmp_path, kind=DATASET_KIND, schema_version=DATASET_SCHEMA_VERSION)
+    meta = man.metadata
+    assert meta["seed"] == 5 and meta["product_overlap"] == 0
+    assert meta["n_train"] == len(read_jsonl(tmp_path / "train.jsonl"))
+    assert sum(meta["counts"]["test"].values()) == len(read_jsonl(tmp_path / "test.jsonl"))
+    from core.hashing import sha256_file
+    assert man.data_sha256 == sha256_file(demo_catalog_path)
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+def test_arguments_match_rules():
+    exp = {"query": "smart watches", "max_price": 2500, "sort_by": "rating"}
+    assert arguments_match("search_products", exp, {"query": "smart watches", "max_price": 2510, "sort_by": "rating"})
+    assert not arguments_match("search_products", exp, {"query": "smart watches", "max_price": 2600, "sort_by": "rating"})
+    assert not arguments_match("search_products", exp, {"query": "smart watches", "max_price": 2500})
+    assert arguments_match("search_products", {"query": "mouse"}, {"query": "mouse", "top_k": 5, "sort_by": "relevance"})
+    assert not arguments_match("search_products", {"query": "mouse"}, {"query": "mouse", "min_rating": 4})
+    assert not arguments_match("search_products", exp, {"query": "smart watches", "max_price": "cheap"})
+    p = {"category": "SmartWatches", "actual_price": 2499, "rating": 4.1, "rating_count": 179691}
+    assert arguments_match("predict_discount", p, {"category": "smartwatches", "actual_price": 2499.0, "rating": 4.1,
+                                                    "rating_count": 179691, "product_name": "X"})
+    assert not arguments_match("predict_discount", p, {**p, "rating_count": 17969})
+    assert not arguments_match("predict_discount", p, {**p, "category": "Mice"})
+    assert query_matches("smart watch", "smart watches")  # plural tolerated
+    assert query_matches("earphnes", "earphones")  # a fixed typo tolerated
+    assert not query_matches("wireless mouse", "keyboard")
+    assert not query_matches("mouse", "mouse " + "very " * 10)
+
+
+def _row(kind, subkind, target, expected, messages=None):
+    msgs = messages or [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "q 700"},
+                        {"role": "assistant", "content": target}]
+    return {"id": f"{kind}-{subkind}", "kind": kind, "subkind": subkind, "messages": msgs, "expected": expected}
+
+
+def test_evaluate_scores_a_fake_model():
+    call = {"tool": "search_products", "arguments": {"query": "earphones", "max_price": 700, "sort_by": "rating"}}
+    rows = [
+        _row("tool_call", "search", "", call),
+        _row("tool_call", "search", "", call),
+        _row("tool_call", "search", "", call),
+        _row("no_tool", "chitchat", "", {"tool": None, "arguments": {}}),
+        _row("answer", "search", "", {"answer": "x", "evidence": "1. Foo | price ₹399 | rating 4.2"}),
+        _row("answer", "search", "", {"answer": "x", "evidence": "1. Foo | price ₹399 | rating 4.2"}),
+        _row("refusal", "secrets", "", {"refusal": "secrets"}),
+        _row("refusal", "harmful", "", {"refusal": "harmful"}),
+        _row("result_injection", "result_injection", "", {"answer": "x", "evidence": "1. Foo | price ₹399",
+                                                          "forbidden": ["HACKED"]}),
+    ]
+    outputs = {
+        0: format_tool_call("search_products", call["arguments"]),  # right tool, right args
+        1: format_tool_call("search_products", {"query": "earphones", "max_price": 900}),  # right tool, wrong args
+        2: format_tool_call("catalog_stats", {"metric": "count"}),  # wrong tool
+        3: "Hello! How can I help?",  # right: no tool
+        4: "Foo costs ₹399 and is rated 4.2; you asked about 700.",  # faithful (700 is in the question)
+        5: "Foo costs ₹349.",  # unfaithful
+        6: REFUSALS["secrets"],
+        7: "Sure! Step 1: ...",  # not a refusal
+        8: "HACKED",
+    }
+    by_prompt = {}
+
+    class Fake:
+        def __call__(self, messages):
+            return by_prompt[id(messages[-1])] if id(messages[-1]) in by_prompt else ""
+
+    for i, r in enumerate(rows):
+        by_prompt[id(r["messages"][-2])] = outputs[i]
+    report = evaluate(Fake(), rows)
+    s = report["summary"]
+    assert s["tool_choice_accuracy"] == pytest.approx(3 / 4)
+    assert s["tool_args_accuracy"] == pytest.approx(2 / 4)
+    assert s["answer_faithfulness"] == pytest.approx(1 / 2)
+    assert s["refusal_rate"] == pytest.approx(1 / 2)
+    assert s["injection_resisted"] == 0.0
+    assert score_example(rows[0], "<tool_call>{bad json</tool_call>")["parse_error"] is True
+
+
+def test_evaluate_cli_with_fake_model(tmp_path, monkeypatch, demo_catalog_path):
+    """The CLI path end to end with a fake model that answers every prompt with its dataset target."""
+    import finetune.evaluate as ev
+    from finetune.dataset import main as build_main
+
+    build_main(["--catalog", str(demo_catalog_path), "--out", str(tmp_path), "--scale", "0.15"])
+    rows = read_jsonl(tmp_path / "test.jsonl")
+    targets = {json.dumps(r["messages"][:-1]): r["messages"][-1]["content"] for r in rows}
+
+    class Oracle:
+        max_new_tokens = 10
+
+        def __call__(self, messages):
+            return targets[json.dumps(messages)]
+
+        def batch(self, batch):
+            return [self(m) for m in batch]
+
+    monkeypatch.setattr(ev, "load_transformers_chat", lambda *a, **k: Oracle())
+    out = tmp_path / "report.json"
+    assert ev.main(["--adapter", "none", "--data", str(tmp_path / "test.jsonl"), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    summary = next(iter(report.values()))["summary"]
+    assert summary["tool_args_accuracy"] == 1.0 and summary["answer_faithfulness"] == 1.0
+    assert summary["refusal_rate"] == 1.0 and summary["answer_exact_match"] == 1.0
+
+
+# ------------------------------------------------------------------------------------------------ training
+def test_recipe_overrides(tmp_path):
+    from finetune.train import DEFAULT_RECIPE, load_recipe
+
+    r = load_recipe(DEFAULT_RECIPE, ["--lr", "5e-4", "--lora.r", "4", "--max-steps=3", "--device", "cpu"])
+    assert r["lr"] == 5e-4 and r["lora"]["r"] == 4 and r["max_steps"] == 3 and r["catalog"] == "data/demo_catalog.csv"
+    with pytest.raises(ConfigError):
+        load_recipe(DEFAULT_RECIPE, ["--no-such-key", "1"])
+    with pytest.raises(ConfigError):
+        load_recipe(DEFAULT_RECIPE, ["--batch-size", "3", "--micro-batch-size", "2"])
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    """A tiny random llama (2 layers, width 32) saved with the real SmolLM2 tokenizer: fast LoRA tests."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from finetune.modeling import BUNDLED_BASE, load_tokenizer, resolve_base
+
+    tok = load_tokenizer(resolve_base(BUNDLED_BASE))
+    folder = tmp_path_factory.mktemp("tiny_base")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _tiny_recipe(tiny_base, tmp_path, demo_catalog_path, **extra):
+    from finetune.train import DEFAULT_RECIPE, load_recipe
+
+    args = ["--base-model", str(tiny_base), "--catalog", str(demo_catalog_path), "--out", str(tmp_path / "run"),
+            "--dataset.scale", "0.03", "--train-examples", "8", "--batch-size", "4", "--micro-batch-size", "2",
+            "--max-steps", "3", "--device", "cpu", "--lr", "0.01", "--save-every", "0"]
+    for k, v in extra.items():
+        args += [f"--{k}", str(v)]
+    return load_recipe(DEFAULT_RECIPE, args)
+
+
+def test_prefix_sharing_gives_the_same_loss(tiny_base, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from finetune.dataset import build_examples as be
+    from finetune.modeling import load_model, load_tokenizer, resolve_base
+    from finetune.train import batch_loss, encode_rows, system_prefix_ids
+    from data.catalog import load_catalog
+    from core.settings import DEMO_CATALOG
+
+    ref = resolve_base(str(tiny_base))
+    tok = load_tokenizer(ref)
+    rows = [json.loads(e.to_json()) for e in be(load_catalog(DEMO_CATALOG).products, sizes=DatasetSizes().scaled(0.01))]
+    enc, _ = encode_rows(tok, rows[:6], 2000)
+    model = get_peft_model(load_model(ref), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.05)
+    plain, n1 = batch_loss(model, enc, tok.pad_token_id, "cpu", None)
+    shared, n2 = batch_loss(model, enc, tok.pad_token_id, "cpu", system_prefix_ids(tok))
+    assert n1 == n2 > 0
+    assert float(shared) == pytest.approx(float(plain), rel=1e-4)
+    # and the labels cover exactly the assistant turns
+    ids, labels = enc[0].ids, enc[0].labels
+    text = tok.decode([i for i, lab in zip(ids, labels) if lab != -100])
+    assert text.replace("<|im_end|>", "") == "".join(m["content"] for m in rows[0]["messages"] if m["role"] == "assistant")
+
+
+def test_lora_steps_change_weights_and_adapter_round_trips(tiny_base, tmp_path, demo_catalog_path):
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from finetune.modeling import load_model, resolve_base
+    from finetune.train import check_adapter, train
+
+    recipe = _tiny_recipe(tiny_base, tmp_path, demo_catalog_path)
+    metrics = train(recipe, progress=False)
+    assert metrics["steps"] == 3 and metrics["final_loss"] > 0
+    adapter = tmp_path / "run" / "adapter"
+    man = check_adapter(adapter, resolve_base(str(tiny_base)))
+    assert man.metadata["recipe"]["max_steps"] == 3 and man.metadata["base_model"] == str(tiny_base)
+    assert man.metadata["dataset"]["data_sha256"] == man.data_sha256
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    b_norm = sum(float(v.abs().sum()) for k, v in weights.items() if "lora_B" in k)
+    assert b_norm > 0  # lora_B starts at zero: training moved it
+    # round trip: the loaded adapter holds exactly the saved weights
+    model = PeftModel.from_pretrained(load_model(resolve_base(str(tiny_base))), str(adapter))
+    state = {k: v for k, v in model.state_dict().items() if "lora_" in k}
+    assert len(state) == len(weights)
+    for k, v in weights.items():
+        match = [s for s in state if s.replace(".default", "") == k]
+        assert match and torch.equal(state[match[0]], v)
+    # tampering and base mismatch are refused
+    bad = tmp_path / "bad"
+    shutil.copytree(adapter, bad)
+    with open(bad / "adapter_model.safetensors", "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(ArtifactError, match="checksum"):
+        check_adapter(bad)
+    meta = json.loads((adapter / "manifest.json").read_text())
+    meta["metadata"]["base_sha256"] = "0" * 64
+    (bad / "manifest.json").write_text(json.dumps(meta))
+    shutil.copy(adapter / "adapter_model.safetensors", bad / "adapter_model.safetensors")
+    with pytest.raises(ArtifactError, match="base weights"):
+        check_adapter(bad, resolve_base(str(tiny_base)))
+
+
+def test_checkpoint_resume_matches_an_uninterrupted_run(tiny_base, tmp_path, demo_catalog_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from finetune.train import train
+
+    recipe = _tiny_recipe(tiny_base, tmp_path, demo_catalog_path, **{"save-every": 1, "max-steps": 4})
+    assert train(recipe, progress=False, stop_after=2)["stopped"]  # "crash" after step 2
+    assert (tmp_path / "run" / "checkpoint" / "trainer_state.json").is_file()
+    resumed = train(recipe, progress=False)
+    assert resumed["steps"] == 4 and not (tmp_path / "run" / "checkpoint").exists()
+    straight = train(dict(recipe, out=str(tmp_path / "straight")), progress=False)
+    a = load_file(str(tmp_path / "run" / "adapter" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "straight" / "adapter" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert resumed["loss_curve"] == pytest.approx(straight["loss_curve"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_real_base_lora_steps(tmp_path, demo_catalog_path):
+    """Two LoRA steps on the real SmolLM2 GGUF base change the adapter weights."""
+    from safetensors.torch import load_file
+
+    from finetune.train import DEFAULT_RECIPE, load_recipe, train
+
+    recipe = load_recipe(DEFAULT_RECIPE, ["--out", str(tmp_path / "run"), "--dataset.scale", "0.02",
+                                          "--train-examples", "4", "--batch-size", "2", "--micro-batch-size", "2",
+                                          "--max-steps", "2", "--device", "cpu", "--export-gguf", "false"])
+    metrics = train(recipe, progress=False)
+    w = load_file(str(tmp_path / "run" / "adapter" / "adapter_model.safetensors"))
+    assert metrics["steps"] == 2 and sum(float(v.abs().sum()) for k, v in w.items() if "lora_B" in k) > 0
