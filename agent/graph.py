@@ -32,7 +32,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from agent import answers
-from agent.guard import check_input, check_output, sanitize_result
+from agent.guard import check_input, check_output, sanitize_result, ungrounded_arguments
 from agent.memory import ConversationMemory, InProcessMemory, Turn
 from agent.metrics import AgentMetrics
 from agent.prompts import SYSTEM_PROMPT
@@ -222,6 +222,10 @@ class MarketingAgent:
         except ValidationError as exc:
             log.info("model tool call invalid: %s %s", exc, exc.details)
             return self._rules_call(state, messages, "invalid_tool_call")
+        invented = ungrounded_arguments(args, question)
+        if invented:
+            log.info("model tool call has numbers the question does not state: %s", invented)
+            return self._rules_call(state, messages, "ungrounded_tool_args")
         return {"messages": messages, "pending_call": {"name": call.name, "arguments": args, "origin": "model"}}
 
     def _rules_call(self, state: AgentState, messages: list[dict[str, str]], reason: str) -> dict[str, Any]:
@@ -302,6 +306,8 @@ class MarketingAgent:
                 validate_args(call.name, call.arguments)
             except ValidationError:
                 return {"fallback_reason": "invalid_tool_call", "draft": ""}
+            if ungrounded_arguments(dict(call.arguments), state["resolved_question"]):
+                return {"fallback_reason": "ungrounded_tool_args", "draft": ""}
             return {"pending_call": {"name": call.name, "arguments": dict(call.arguments), "origin": "model"},
                     "draft": ""}
         if not text.strip():

@@ -205,3 +205,30 @@ def check_output(answer: str, evidence: str, question: str = "", *,
     if unknown_ids:
         problems.append(f"product ids not in tool results: {unknown_ids[:5]}")
     return OutputVerdict(not problems, problems, missing)
+
+
+# ------------------------------------------------------------------------------------------ tool arguments
+_SCALED_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(k|thousand|lakh|lakhs|lac|lacs|m|million)\b", re.I)
+_SCALE = {"k": 1e3, "thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5, "m": 1e6, "million": 1e6}
+UNCHECKED_ARGUMENTS = frozenset({"top_k"})
+
+
+def question_numbers(text: str) -> list[float]:
+    """Numbers a user wrote, including scaled forms ('2.5k' -> 2500, '1.5 lakh' -> 150000)."""
+    numbers = extract_numbers(text)
+    for m in _SCALED_RE.finditer(text):
+        numbers.append(float(m.group(1)) * _SCALE[m.group(2).lower()])
+    return numbers
+
+
+def ungrounded_arguments(arguments: dict[str, Any], question: str) -> list[str]:
+    """Names of numeric tool arguments whose value the question never states (the model invented a filter or
+    misread a number). ``top_k`` is exempt: it has a default the agent sets anyway."""
+    pool = question_numbers(question)
+    bad = []
+    for key, value in arguments.items():
+        if key in UNCHECKED_ARGUMENTS or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not any(abs(value - p) <= max(0.051, 0.01 * abs(p)) for p in pool):
+            bad.append(key)
+    return bad

@@ -390,3 +390,23 @@ def test_unknown_product_terms(tools, question, unknown):
     from agent.router import CatalogVocabulary, unknown_product_terms
     vocab = CatalogVocabulary.from_frame(tools.services.catalog_frame)
     assert unknown_product_terms(question, vocab) == unknown
+
+
+def test_model_tool_call_with_invented_numbers_uses_rules(tools):
+    q = "Show me electric kettles under ₹1,500"
+    invented = {"name": "search_products", "arguments": {"query": "electric kettle", "max_price": 500}}
+    out = make_agent(tools, model({q: invented})).answer(q)
+    assert out.fallback_reason == "ungrounded_tool_args" and out.path == "fallback"
+    assert out.tool_calls[0]["args"]["max_price"] == 1500
+    stated = {"name": "search_products", "arguments": {"query": "electric kettle", "max_price": 1500, "top_k": 3}}
+    out = make_agent(tools, model({q: stated})).answer(q)
+    assert out.path == "model" and out.tool_calls[0]["args"]["max_price"] == 1500
+
+
+def test_question_numbers_read_scaled_forms():
+    from agent.guard import question_numbers, ungrounded_arguments
+
+    assert {2500.0, 150000.0, 4.1} <= set(question_numbers("2.5k reviews, 1.5 lakh ratings, rated 4.1"))
+    assert ungrounded_arguments({"rating_count": 3200, "rating": 4.1, "top_k": 9}, "3.2k ratings, 4.1 stars") == []
+    assert ungrounded_arguments({"min_price": 700}, "earphones under ₹700 rated 4") == []
+    assert ungrounded_arguments({"min_rating": 4.5}, "earphones under ₹700 rated 4") == ["min_rating"]

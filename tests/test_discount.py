@@ -217,6 +217,18 @@ def test_leaf_name_and_full_path_predict_the_same(service, demo_frame):
     assert frame.loc[0, "category"] == row["category"]
 
 
+@pytest.mark.parametrize("spelling", ["Smart Watches", "smartwatch", "SMARTWATCHES", "smart-watch"])
+def test_leaf_names_match_ignoring_case_spaces_and_plural(spelling):
+    lookup = {"SmartWatches": "Electronics|WearableTechnology|SmartWatches",
+              "USBCables": "Computers&Accessories|Cables|USBCables"}
+    frame = request_frame([{"category": spelling, "actual_price": 1, "rating": 4, "rating_count": 1}], lookup)
+    assert frame.loc[0, "category"] == "Electronics|WearableTechnology|SmartWatches"
+    frame = request_frame([{"category": "usb cable", "actual_price": 1, "rating": 4, "rating_count": 1}], lookup)
+    assert frame.loc[0, "category"] == "Computers&Accessories|Cables|USBCables"
+    frame = request_frame([{"category": "garden hose", "actual_price": 1, "rating": 4, "rating_count": 1}], lookup)
+    assert frame.loc[0, "category"] == "garden hose"  # not a known leaf: stays an unknown category
+
+
 def test_unknown_category_and_no_text_still_predict(service):
     out = service.predict(PredictDiscountArgs(category="Telescopes", actual_price=15000, rating=3.5, rating_count=3))
     assert 0 <= out["predicted_discount_percentage"] <= 100

@@ -98,6 +98,17 @@ def split_category(category: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in str(category).split(CATEGORY_SEP) if p.strip())
 
 
+def _leaf_keys(name: str) -> list[str]:
+    """Spellings a user may give a leaf category: case, spaces and punctuation ignored, singular or plural
+    ("Smart Watches", "smartwatch" and "SmartWatches" share a key)."""
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    keys = [key]
+    for suffix in ("es", "s"):
+        if key.endswith(suffix) and len(key) > len(suffix) + 2:
+            keys.append(key[: -len(suffix)])
+    return keys
+
+
 def request_frame(rows: Iterable[Mapping[str, Any]], leaf_lookup: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Turn prediction inputs (``category``, ``actual_price``, ``rating``, ``rating_count``, optional
     ``product_name`` / ``about_product``) into the column layout of the clean catalog frame.
@@ -106,12 +117,17 @@ def request_frame(rows: Iterable[Mapping[str, Any]], leaf_lookup: Mapping[str, s
     expanded to the path seen in training via ``leaf_lookup`` (lower-cased leaf -> path). An unknown single name
     becomes a one-level path whose levels the encoder treats as unknown.
     """
-    lookup = {k.lower(): v for k, v in (leaf_lookup or {}).items()}
+    lookup: dict[str, str] = {}
+    for leaf, path in (leaf_lookup or {}).items():
+        for key in _leaf_keys(leaf):
+            lookup.setdefault(key, path)
     out = []
     for row in rows:
         parts = split_category(row.get("category") or "")
-        if len(parts) == 1 and parts[0].lower() in lookup:
-            parts = split_category(lookup[parts[0].lower()])
+        if len(parts) == 1:
+            match = next((lookup[k] for k in _leaf_keys(parts[0]) if k in lookup), None)
+            if match is not None:
+                parts = split_category(match)
         levels = category_levels(parts)
         name = str(row.get("product_name") or "").strip()
         out.append({
