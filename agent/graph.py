@@ -36,7 +36,7 @@ from agent.guard import check_input, check_output, sanitize_result, ungrounded_a
 from agent.memory import ConversationMemory, InProcessMemory, Turn
 from agent.metrics import AgentMetrics
 from agent.prompts import SYSTEM_PROMPT
-from agent.protocol import (TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolCallParseError, format_tool_call,
+from agent.protocol import (TOOL_CALL_CLOSE, ToolCallParseError, format_tool_call,
                             fmt_number, format_tool_response, parse_tool_call, render_tool_result)
 from agent.router import _REVIEW_RE, CatalogVocabulary, resolve_followup, understand, unknown_product_terms
 from agent.state import AgentAnswer, AgentState, Step

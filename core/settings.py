@@ -52,7 +52,7 @@ def load_settings(cls: type[S], argv: Sequence[str] | None = None, *, prog: str 
     except PydanticValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid settings for {cls.__name__}: {problems}") from exc
-    except SystemExit as exc:  # argparse --help or usage error
+    except SystemExit:  # argparse --help or usage error
         raise
     except Exception as exc:  # pydantic-settings raises SettingsError for bad CLI input
         raise ConfigError(f"invalid settings for {cls.__name__}: {exc}") from exc

@@ -8,26 +8,14 @@ from __future__ import annotations
 import random
 import re
 
+from data.demo import indian_grouping, western_grouping
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
-def indian_commas(n: int) -> str:
-    """1234567 -> '12,34,567' (lakh/crore grouping)."""
-    s = str(int(n))
-    if len(s) <= 3:
-        return s
-    head, tail = s[:-3], s[-3:]
-    groups = []
-    while len(head) > 2:
-        groups.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        groups.insert(0, head)
-    return ",".join(groups) + "," + tail
-
-
-def western_commas(n: int) -> str:
-    return f"{int(n):,}"
+# the same digit groupings the demo catalog generator writes
+indian_commas = indian_grouping  # 1234567 -> '12,34,567' (lakh/crore grouping)
+western_commas = western_grouping  # 1234567 -> '1,234,567'
 
 
 def humanize_category(leaf: str) -> str:

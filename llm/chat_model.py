@@ -18,7 +18,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, Field
 
 from core.errors import ValidationError
-from llm.engines import Engine, GenParams, GenStats
+from llm.engines import GenParams, GenStats
 
 
 def to_chat_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ArtifactError, ConfigError, MDIError
+from core.errors import ArtifactError, ConfigError
 from core.hashing import sha256_file
 from core.settings import BaseAppSettings, load_settings
 
@@ -300,19 +300,16 @@ class ExportSettings(BaseAppSettings):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.logging import setup_logging
+    from core.cli import run_cli
     from llm.settings import bundled_gguf_path
 
-    setup_logging()
-    try:
+    def body() -> None:
         settings = load_settings(ExportSettings, sys.argv[1:] if argv is None else argv, prog="llm.gguf_adapter")
         base = settings.base or bundled_gguf_path()
         out = export_lora_to_gguf(settings.peft_dir, base, settings.out or settings.peft_dir / ADAPTER_GGUF_NAME)
         print(json.dumps({"out": str(out), **gguf_adapter_info(out)}, indent=2, default=str))
-    except MDIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

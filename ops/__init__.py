@@ -25,8 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ops.metrics import OpsMetrics
     from ops.routes import add_routes
     from ops.tap import PredictionTapMiddleware
-    from ops.routes import add_routes
-    from ops.tap import PredictionTapMiddleware
 
 __all__ = ["Ops", "OpsSettings", "install_ops"]
 

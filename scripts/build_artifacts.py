@@ -12,9 +12,7 @@ import logging
 import sys
 import time
 
-from core.errors import MDIError
-from core.logging import setup_logging
-from core.offline import enforce_offline
+from core.cli import run_cli
 from core.settings import CatalogSettings, load_settings
 
 log = logging.getLogger("build_artifacts")
@@ -45,15 +43,10 @@ def build_all(settings: BuildSettings) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    enforce_offline()
-    setup_logging()
-    try:
-        settings = load_settings(BuildSettings, sys.argv[1:] if argv is None else argv, prog="build_artifacts")
-        build_all(settings)
-    except MDIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    def body() -> None:
+        build_all(load_settings(BuildSettings, sys.argv[1:] if argv is None else argv, prog="build_artifacts"))
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

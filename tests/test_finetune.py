@@ -6,7 +6,6 @@ import json
 import random
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,7 @@ from agent.answers import REFUSALS
 from agent.prompts import SYSTEM_PROMPT
 from agent.protocol import format_tool_call, parse_tool_call, ungrounded_numbers
 from core.errors import ArtifactError, ConfigError
-from finetune.dataset import build_dataset, build_examples, DatasetSizes, read_jsonl
+from finetune.dataset import build_examples, DatasetSizes, read_jsonl
 from finetune.evaluate import arguments_match, evaluate, query_matches, score_example
 from finetune.textgen import count_text, indian_commas, price_text, rating_text
 from tools.specs import TOOL_ARGS

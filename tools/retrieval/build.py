@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from core.errors import ArtifactError, MDIError
+from core.cli import run_cli
+from core.errors import ArtifactError
 from core.hashing import sha256_file
-from core.logging import setup_logging
 from core.offline import enforce_offline
 from core.settings import CatalogSettings, load_settings
 from tools.retrieval.embeddings import get_embedder, resolve_model
@@ -66,19 +66,15 @@ class BuildIndexSettings(CatalogSettings, RetrievalSettings):
 
 
 def main(argv: list[str] | None = None) -> int:
-    enforce_offline()
-    setup_logging()
-    try:
+    def body() -> None:
         settings = load_settings(BuildIndexSettings, sys.argv[1:] if argv is None else argv,
                                  prog="python -m tools.retrieval.build")
         start = time.perf_counter()
         status = ensure_index(settings.catalog, settings.artifact_dir, settings.force,
                               RetrievalSettings(**{k: getattr(settings, k) for k in RetrievalSettings.model_fields}))
         print(f"retrieval index: {status} ({time.perf_counter() - start:.1f}s)")
-    except MDIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":
