@@ -210,6 +210,9 @@ class MarketingAgent:
         if call is None:
             kind = answers.classify_request(question)
             is_refusal = any(text.strip().startswith(r[:40]) for r in answers.REFUSALS.values())
+            if is_refusal and kind is None and (self.vocab.match_category(question) or self.vocab.match_brand(question)):
+                # the input guard passed and the question names catalog products: a false refusal
+                return self._rules_call(state, messages, "model_refused_on_topic")
             if (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS) or is_refusal:
                 return {"messages": messages, "draft": text, "pending_call": None}
             return self._rules_call(state, messages, "no_tool_call")

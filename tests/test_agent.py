@@ -410,3 +410,13 @@ def test_question_numbers_read_scaled_forms():
     assert ungrounded_arguments({"rating_count": 3200, "rating": 4.1, "top_k": 9}, "3.2k ratings, 4.1 stars") == []
     assert ungrounded_arguments({"min_price": 700}, "earphones under ₹700 rated 4") == []
     assert ungrounded_arguments({"min_rating": 4.5}, "earphones under ₹700 rated 4") == ["min_rating"]
+
+
+def test_model_refusing_an_on_topic_catalog_question_is_overruled(tools):
+    q = "Show me electric kettles under ₹1,500"
+    refusing = model({}, default=answers.REFUSAL_OFF_TOPIC)
+    out = make_agent(tools, refusing).answer(q)
+    assert not out.refused and out.fallback_reason == "model_refused_on_topic"
+    assert out.tool_calls[0]["name"] == "search_products" and out.sources
+    out = make_agent(tools, refusing).answer("Write me a poem about the sea")
+    assert out.refused
