@@ -204,7 +204,59 @@ def check_output(answer: str, evidence: str, question: str = "", *,
     unknown_ids = sorted(set(_PRODUCT_ID_RE.findall(text)) - set(_PRODUCT_ID_RE.findall(evidence)))
     if unknown_ids:
         problems.append(f"product ids not in tool results: {unknown_ids[:5]}")
+    misattributed = misattributed_numbers(text, evidence, allowed=tuple(extract_numbers(question)) + allowed_numbers)
+    if misattributed and not missing:
+        problems.append(f"numbers stated for the wrong product: {misattributed[:5]}")
     return OutputVerdict(not problems, problems, missing)
+
+
+# "1. <name> | id ... | price ₹... | ..." (agent.protocol's rendering); the name ends at the first field label
+_RESULT_LINE_RE = re.compile(
+    r"^\s*\d+\.\s+(?P<name>.+?)\s*\|(?P<facts>\s*(?:id |price |list |rating |[\d.,]+%? (?:off|ratings)).*)$")
+_LIST_PRICE_RE = re.compile(r"\blist(?: price)?\s*(?:of\s*)?₹\s*([\d,]+(?:\.\d+)?)", re.I)
+
+
+def _result_products(evidence: str) -> list[tuple[str, str]]:
+    """(name, its rendered line and the snippet line below it) for each product line of a search result."""
+    lines = evidence.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        m = _RESULT_LINE_RE.match(line)
+        if m:
+            snippet = lines[i + 1] if i + 1 < len(lines) and not _RESULT_LINE_RE.match(lines[i + 1]) else ""
+            name = m.group("name").strip()
+            out.append((name, name + " | " + m.group("facts") + "\n" + snippet))
+    return out
+
+
+def misattributed_numbers(answer: str, evidence: str, *, allowed: tuple[float, ...] = ()) -> list[float]:
+    """Numbers an answer states next to one product that belong to another. Each answer line that names exactly
+    one product of the search results (its full name, its short name or its first four words; the longest match
+    wins) may only state that product's numbers (plus ``allowed`` and small list indices); a "list ₹X" must be
+    that product's list price."""
+    products = _result_products(evidence)
+    if not products:
+        return []
+    from agent.answers import short_name
+
+    keys = [(key, facts) for name, facts in products
+            for key in {" ".join(name.lower().split()), short_name(name).lower(), " ".join(name.lower().split()[:4])}
+            if len(key) >= 6 and re.search(r"[a-z]{3}", key)]  # too short to name a product unambiguously
+    wrong: list[float] = []
+    for line in answer.splitlines():
+        low = " ".join(line.lower().split())
+        named = [(key, facts) for key, facts in keys if key and re.search(rf"(?<!\w){re.escape(key)}(?!\w)", low)]
+        longest = max((len(key) for key, _ in named), default=0)
+        named = [(key, facts) for key, facts in named if len(key) == longest]
+        if len({facts for _, facts in named}) != 1:
+            continue  # no product, or an ambiguous one, named on this line
+        facts = named[0][1]
+        wrong += ungrounded_numbers(line, facts, allowed=allowed)
+        list_price = _LIST_PRICE_RE.search(facts)
+        for m in _LIST_PRICE_RE.finditer(line):
+            if list_price is None or float(m.group(1).replace(",", "")) != float(list_price.group(1).replace(",", "")):
+                wrong.append(float(m.group(1).replace(",", "")))
+    return wrong
 
 
 # ------------------------------------------------------------------------------------------ tool arguments

@@ -420,3 +420,20 @@ def test_model_refusing_an_on_topic_catalog_question_is_overruled(tools):
     assert out.tool_calls[0]["name"] == "search_products" and out.sources
     out = make_agent(tools, refusing).answer("Write me a poem about the sea")
     assert out.refused
+
+
+def test_output_guard_catches_numbers_stated_for_the_wrong_product():
+    from agent.guard import check_output, misattributed_numbers
+    from agent.protocol import format_tool_response
+
+    hits = [{"product_id": "B0A", "product_name": "Clickly Max 500 Wireless Mouse", "discounted_price": 202.0,
+             "actual_price": 349.0, "discount_percentage": 42.0, "rating": 4.1, "rating_count": 900},
+            {"product_id": "B0B", "product_name": "Clickly Air 90 Wireless Mouse", "discounted_price": 391.0,
+             "actual_price": 849.0, "discount_percentage": 54.0, "rating": 4.4, "rating_count": 120}]
+    evidence = format_tool_response("search_products", {"results": hits})
+    right = "1. Clickly Max 500 Wireless Mouse - ₹202 (list ₹349, 42% off)\n2. Clickly Air 90 Wireless Mouse - ₹391"
+    assert check_output(right, evidence).ok
+    swapped = "The Clickly Air 90 Wireless Mouse costs ₹202."
+    assert misattributed_numbers(swapped, evidence) == [202.0] and not check_output(swapped, evidence).ok
+    wrong_label = "Clickly Max 500 Wireless Mouse: list ₹202, 42% off"
+    assert misattributed_numbers(wrong_label, evidence) == [202.0]

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from agent.answers import (GREETING, INJECTION_NOTE, NOT_IN_CATALOG, REFUSAL_HARMFUL, REFUSAL_INJECTION,
                            REFUSAL_OFF_TOPIC, REFUSAL_SECRETS, THANKS, chitchat_reply, classify_request,
                            compose_answer, refusal_for, short_name)
+from agent.guard import misattributed_numbers
 from agent.protocol import render_tool_result, ungrounded_numbers
 
 words = st.sampled_from(["Wireless", "Pro", "Max", "3.5mm", "USB-C", "(Pack", "of", "2,", "Black)", "1,000",
@@ -63,6 +64,8 @@ def _grounded(tool: str, result: dict) -> str:
 @given(search_results)
 def test_search_answers_are_grounded(result):
     answer = _grounded("search_products", result)
+    # every number is stated next to the product it belongs to (the agent's output guard checks the same)
+    assert misattributed_numbers(answer, render_tool_result("search_products", result)) == [], answer
     if not result["results"]:
         assert "no matching products" in answer
     else:
