@@ -21,7 +21,7 @@ setup_venv() {
   fi
   if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtualenv $VENV"
-    "$PY_BOOT" -m venv "$VENV"
+    "$PY_BOOT" -m venv "$VENV" || { log "could not create $VENV: on Debian/Ubuntu install python3-venv first"; exit 1; }
   fi
   local stamp="$VENV/.mdi-deps-$(cat requirements.txt requirements-models.txt | sha256sum | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
