@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
-from agent.protocol import TOOL_CALL_OPEN, extract_numbers, ungrounded_numbers
+from agent.protocol import TOOL_CALL_OPEN, UNIT_SCALE, extract_numbers, ungrounded_numbers
 
 GuardKind = Literal["ok", "injection", "secrets", "harmful", "off_topic"]
 
@@ -128,10 +128,8 @@ def check_input(question: str, domain_words: Iterable[str] = ()) -> InputVerdict
     if shared == "off_topic" and not _on_topic(text, domain_words):
         return InputVerdict("off_topic", "shared classifier")
     m = OFF_TOPIC_RE.search(text)
-    if m and not DOMAIN_RE.search(text):
-        lowered = text.lower()
-        if not any(w and re.search(rf"\b{re.escape(w)}\b", lowered) for w in domain_words):
-            return InputVerdict("off_topic", f"matched {m.group(0)[:60]!r}")
+    if m and not _on_topic(text, domain_words):
+        return InputVerdict("off_topic", f"matched {m.group(0)[:60]!r}")
     return InputVerdict("ok")
 
 
@@ -260,8 +258,8 @@ def misattributed_numbers(answer: str, evidence: str, *, allowed: tuple[float, .
 
 
 # ------------------------------------------------------------------------------------------ tool arguments
+# "l" is left out on purpose: after a bare number it usually means litres ("1.5 l kettle")
 _SCALED_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(k|thousand|lakh|lakhs|lac|lacs|m|million)\b", re.I)
-_SCALE = {"k": 1e3, "thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5, "m": 1e6, "million": 1e6}
 UNCHECKED_ARGUMENTS = frozenset({"top_k"})
 
 
@@ -269,7 +267,7 @@ def question_numbers(text: str) -> list[float]:
     """Numbers a user wrote, including scaled forms ('2.5k' -> 2500, '1.5 lakh' -> 150000)."""
     numbers = extract_numbers(text)
     for m in _SCALED_RE.finditer(text):
-        numbers.append(float(m.group(1)) * _SCALE[m.group(2).lower()])
+        numbers.append(float(m.group(1)) * UNIT_SCALE[m.group(2).lower()])
     return numbers
 
 

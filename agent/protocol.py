@@ -145,6 +145,11 @@ def format_tool_response(name: str, result: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- grounding
+#: Multipliers of the number words people put after a figure ("2.5k", "1.5 lakh", "3 million").
+UNIT_SCALE: dict[str, float] = {"k": 1e3, "thousand": 1e3, "lakh": 1e5, "lakhs": 1e5, "lac": 1e5, "lacs": 1e5,
+                                "l": 1e5, "m": 1e6, "million": 1e6}
+
+
 def extract_numbers(text: str) -> list[float]:
     """Every number in ``text`` as a float ('₹1,099' -> 1099.0, '1,79,691' -> 179691.0, '64%' -> 64.0)."""
     out = []

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from agent.protocol import ToolCall
+from agent.protocol import UNIT_SCALE, ToolCall
 
 _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'+-]*|\d+[A-Za-z]+[A-Za-z0-9]*")
@@ -123,12 +123,7 @@ _COUNT_RE2 = re.compile(rf"\b(?:ratings?|reviews?)\s*(?:count)?\s*(?:of|:|=)?\s*
 
 
 def _scale(value: float, unit: str | None) -> float:
-    unit = (unit or "").lower()
-    if unit == "k":
-        return value * 1_000
-    if unit in ("lakh", "l"):
-        return value * 100_000
-    return value
+    return value * UNIT_SCALE.get((unit or "").lower(), 1.0)
 
 
 def _value(m: re.Match[str], unit_group: int = 3) -> float:
