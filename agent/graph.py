@@ -32,6 +32,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from agent import answers
+from agent.arguments import check_price_bounds
 from agent.guard import check_input, check_output, sanitize_result, ungrounded_arguments
 from agent.memory import ConversationMemory, InProcessMemory, Turn
 from agent.metrics import AgentMetrics
@@ -60,6 +61,9 @@ class AgentSettings(BaseAppSettings):
     agent_time_limit_s: float = 60.0     # wall-clock bound of one request (LLM generation is cut off)
     agent_max_input_chars: int = 1000    # longer questions are rejected (REST 400)
     agent_model_answers: bool = True     # let the LLM write the final answer (False: always compose)
+    #: search results the LLM sees when it writes its answer (the sources list keeps all of them); the shipped
+    #: adapter learned answers over 1-3 results and misplaces numbers in longer lists (docs/finetune.md)
+    agent_answer_results: int = 3
 
 
 @dataclass
@@ -229,6 +233,10 @@ class MarketingAgent:
         if invented:
             log.info("model tool call has numbers the question does not state: %s", invented)
             return self._rules_call(state, messages, "ungrounded_tool_args")
+        if call.name == "search_products":
+            args, fixed = check_price_bounds(args, question)
+            if fixed:
+                log.info("price bounds set as the question states them: %s", fixed)
         return {"messages": messages, "pending_call": {"name": call.name, "arguments": args, "origin": "model"}}
 
     def _rules_call(self, state: AgentState, messages: list[dict[str, str]], reason: str) -> dict[str, Any]:
@@ -279,9 +287,16 @@ class MarketingAgent:
                 return update
         messages = list(state.get("messages", []))
         messages.append({"role": "assistant", "content": format_tool_call(name, shown_args)})
-        messages.append({"role": "user", "content": format_tool_response(name, result)})
+        messages.append({"role": "user", "content": format_tool_response(name, self._for_model(name, result))})
         update["messages"] = messages
         return update
+
+    def _for_model(self, name: str, result: dict[str, Any]) -> dict[str, Any]:
+        """The tool result as the LLM sees it: search hits cut to ``agent_answer_results``."""
+        limit = self.settings.agent_answer_results
+        if name != "search_products" or limit <= 0 or len(result.get("results") or []) <= limit:
+            return result
+        return {**result, "results": result["results"][:limit]}
 
     def _after_tool(self, state: AgentState) -> str:
         if state.get("done"):
@@ -311,8 +326,10 @@ class MarketingAgent:
                 return {"fallback_reason": "invalid_tool_call", "draft": ""}
             if ungrounded_arguments(dict(call.arguments), state["resolved_question"]):
                 return {"fallback_reason": "ungrounded_tool_args", "draft": ""}
-            return {"pending_call": {"name": call.name, "arguments": dict(call.arguments), "origin": "model"},
-                    "draft": ""}
+            args = dict(call.arguments)
+            if call.name == "search_products":
+                args, _ = check_price_bounds(args, state["resolved_question"])
+            return {"pending_call": {"name": call.name, "arguments": args, "origin": "model"}, "draft": ""}
         if not text.strip():
             return {"fallback_reason": "empty_answer", "draft": ""}
         return {"draft": text.strip()}

@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 
 DATASET_KIND = "finetune_dataset"
 DATASET_SCHEMA_VERSION = 1
-CODE_VERSION = "dataset-v1"
+CODE_VERSION = "dataset-v2"
+ARG_ORDERS = ("question", "canonical")
+SEARCH_ARG_KEYS = ("query", "max_price", "min_price", "min_rating", "min_rating_count", "category", "sort_by",
+                   "top_k")
 KINDS = ("tool_call", "no_tool", "answer", "refusal", "result_injection")
 SNIPPET_CHARS = 90
 MAX_RESULT_NAME_CHARS = 120
@@ -75,18 +78,18 @@ class Example:
 class DatasetSizes:
     """How many examples of each sub-kind to generate (over both splits)."""
 
-    search: int = 700
-    predict: int = 250
-    explain: int = 150
-    stats: int = 350
-    chitchat: int = 80
+    search: int = 2400
+    predict: int = 450
+    explain: int = 250
+    stats: int = 900
+    chitchat: int = 120
     answer_search: int = 350
     answer_search_empty: int = 80
     answer_predict: int = 100
     answer_explain: int = 80
     answer_stats: int = 150
     answer_error: int = 30
-    refusal: int = 240
+    refusal: int = 300
     result_injection: int = 60
 
     def scaled(self, factor: float) -> "DatasetSizes":
@@ -153,10 +156,14 @@ def query_phrases(p: ProductRecord) -> list[str]:
 class Builder:
     """Generates examples from a list of products (one catalog) with a seeded RNG."""
 
-    def __init__(self, products: list[ProductRecord], *, seed: int, test_fraction: float) -> None:
+    def __init__(self, products: list[ProductRecord], *, seed: int, test_fraction: float,
+                 arg_order: str = "question") -> None:
+        if arg_order not in ARG_ORDERS:
+            raise ValueError(f"arg_order must be one of {ARG_ORDERS}, got {arg_order!r}")
         self.rng = random.Random(seed)
         self.seed = seed
         self.test_fraction = test_fraction
+        self.arg_order = arg_order
         self.products = [p for p in products if p.actual_price and p.actual_price > 0]
         self.split_of = {p.product_id: product_split(p.product_id, seed, test_fraction) for p in self.products}
         self.by_split = {s: [p for p in self.products if self.split_of[p.product_id] == s] for s in ("train", "test")}
@@ -188,72 +195,81 @@ class Builder:
 
     # ---- search_products
     def search_question(self, p: ProductRecord) -> tuple[str, dict[str, Any], list[str]]:
+        """A search request for product ``p``'s kind, its expected arguments and the query's keywords.
+
+        Each filter is present with a fixed probability (rare ones such as ``top_k`` or ``category`` often enough
+        to be learned). With ``arg_order="question"`` the arguments are listed in the order their phrases appear
+        in the question (the model reads the request left to right); ``"canonical"`` uses the contract's order.
+        """
         rng = self.rng
         query = rng.choice(query_phrases(p))
         if rng.random() < 0.15:
             query = add_typos(rng, query, 0.5)
         args: dict[str, Any] = {"query": query}
+        tail: list[tuple[str, list[str]]] = []  # (phrase after the query, the argument keys it sets, in order)
         price = p.discounted_price or p.actual_price
         r = rng.random()
-        price_part = ""
         if r < 0.35:
             text, v = price_text(rng, _nice_ceil(rng, price))
-            price_part = rng.choice(T.MAX_PRICE).format(P=text)
+            tail.append((rng.choice(T.MAX_PRICE).format(P=text), ["max_price"]))
             args["max_price"] = v
-        elif r < 0.45:
-            text, v = price_text(rng, _nice_floor(rng, price))
-            price_part = rng.choice(T.MIN_PRICE).format(P=text)
-            args["min_price"] = v
         elif r < 0.52:
+            text, v = price_text(rng, _nice_floor(rng, price))
+            tail.append((rng.choice(T.MIN_PRICE).format(P=text), ["min_price"]))
+            args["min_price"] = v
+        elif r < 0.62:
             lo_t, lo = price_text(rng, _nice_floor(rng, price))
             hi_t, hi = price_text(rng, _nice_ceil(rng, price))
-            price_part = rng.choice(T.PRICE_RANGE).format(P1=lo_t, P2=hi_t)
+            tail.append((rng.choice(T.PRICE_RANGE).format(P1=lo_t, P2=hi_t), ["min_price", "max_price"]))
             args["min_price"], args["max_price"] = lo, hi
-        rating_part = ""
-        if rng.random() < 0.22:
-            value = rng.choice([3.5, 4.0, 4.0, 4.2, 4.5, 3.8])
+        if rng.random() < 0.3:
+            value = rng.choice([3.5, 4.0, 4.0, 4.2, 4.5, 3.8, 3.0, 4.3])
             shown = rng.choice([f"{value:g}", f"{value:.1f}"])
-            rating_part = rng.choice(T.MIN_RATING).format(R=shown)
+            tail.append((rng.choice(T.MIN_RATING).format(R=shown), ["min_rating"]))
             args["min_rating"] = value
-        count_part = ""
-        if rng.random() < 0.12:
+        if rng.random() < 0.2:
             c_text, c_val = round_count(rng, rng.choice([100, 500, 1000, 2000, 5000, 10000, 25000, 100000]))
-            count_part = rng.choice(T.MIN_COUNT).format(C=c_text, N=rng.choice(COUNT_NOUNS))
+            tail.append((rng.choice(T.MIN_COUNT).format(C=c_text, N=rng.choice(COUNT_NOUNS)), ["min_rating_count"]))
             args["min_rating_count"] = c_val
-        cat_part = ""
-        if rng.random() < 0.08:
-            cat = p.top_category
-            cat_part = rng.choice(T.CATEGORY_FILTER).format(CAT=cat)
-            args["category"] = cat
-        sort_before = sort_after = ""
-        if rng.random() < 0.45:
+        if rng.random() < 0.18:
+            tail.append((rng.choice(T.CATEGORY_FILTER).format(CAT=p.top_category).strip(), ["category"]))
+            args["category"] = p.top_category
+        lead: list[tuple[str, list[str]]] = []  # phrases before the query
+        if rng.random() < 0.4:
             sort = rng.choice(list(T.SORT_BEFORE))
             args["sort_by"] = sort
             if rng.random() < 0.6:
-                sort_before = rng.choice(T.SORT_BEFORE[sort]) + " "
+                lead.append((rng.choice(T.SORT_BEFORE[sort]) + " ", ["sort_by"]))
             else:
-                sort_after = rng.choice(T.SORT_AFTER[sort])
-        top_before = top_after = ""
-        if rng.random() < 0.18:
-            k = rng.choice([3, 4, 8, 10, 2, 6])
+                tail.append((rng.choice(T.SORT_AFTER[sort]), ["sort_by"]))
+        top_after = ""
+        if rng.random() < 0.3:
+            k = rng.choice([3, 4, 8, 10, 2, 6, 7, 12])
             args["top_k"] = k
             if rng.random() < 0.6:
-                top_before = rng.choice(T.TOP_K_BEFORE).format(K=k)
+                lead.insert(0, (rng.choice(T.TOP_K_BEFORE).format(K=k), ["top_k"]))
             else:
                 top_after = rng.choice(T.TOP_K_AFTER).format(K=k)
         prefix = rng.choice(T.SEARCH_PREFIXES)
-        if top_before and prefix.strip() in ("any", "got any", "list", "search", "search for"):
-            prefix = "show me "
-        lead = add_typos(rng, prefix + top_before + sort_before, 0.05)
-        tail_parts = [x for x in (cat_part.strip(), price_part, rating_part, count_part, sort_after) if x]
-        rng.shuffle(tail_parts)
-        question = lead + query + "".join(" " + t if not t.startswith("(") else " " + t for t in tail_parts)
+        if lead and lead[0][1] == ["top_k"]:
+            if lead[0][0].startswith(("show", "give", "list")):  # the count phrase carries its own verb
+                prefix = ""
+            elif prefix.strip() in ("any", "got any", "list", "search", "search for"):
+                prefix = "show me "
+        rng.shuffle(tail)
+        lead_text = add_typos(rng, prefix + "".join(t for t, _ in lead), 0.05)
+        question = lead_text + query + "".join(" " + t for t, _ in tail)
         question = (question + top_after + rng.choice(T.SEARCH_SUFFIXES)).strip()
         question = casing(rng, question)
         if question.lower().startswith(query.lower()):
             args["query"] = question[:len(query)]  # keep the query exactly as it appears
-        ordered = {k: args[k] for k in ("query", "max_price", "min_price", "min_rating", "min_rating_count",
-                                        "category", "sort_by", "top_k") if k in args}
+        if self.arg_order == "question":
+            keys = [k for _, ks in lead for k in ks] + ["query"] + [k for _, ks in tail for k in ks]
+            keys += ["top_k"] if top_after else []
+        else:
+            keys = [k for k in SEARCH_ARG_KEYS if k in args]
+        assert sorted(keys) == sorted(args), (keys, args)
+        ordered = {k: args[k] for k in keys}
         keywords = [w for w in ordered["query"].lower().split() if w]
         return question, ordered, keywords
 
@@ -547,9 +563,9 @@ def compute_stats(products: list[ProductRecord], args: dict[str, Any]) -> dict[s
 
 # ---------------------------------------------------------------------------------------------- writing
 def build_examples(products: list[ProductRecord], *, seed: int = 13, test_fraction: float = 0.2,
-                   sizes: DatasetSizes | None = None) -> list[Example]:
+                   sizes: DatasetSizes | None = None, arg_order: str = "question") -> list[Example]:
     """All examples for a product list (deterministic for a seed)."""
-    return Builder(products, seed=seed, test_fraction=test_fraction).build(sizes or DatasetSizes())
+    return Builder(products, seed=seed, test_fraction=test_fraction, arg_order=arg_order).build(sizes or DatasetSizes())
 
 
 def write_jsonl(path: str | Path, examples: Iterable[Example]) -> int:
@@ -568,13 +584,14 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def build_dataset(catalog_path: str | Path, out_dir: str | Path, *, seed: int = 13, test_fraction: float = 0.2,
-                  scale: float = 1.0) -> dict[str, Any]:
+                  scale: float = 1.0, arg_order: str = "question") -> dict[str, Any]:
     """Load a catalog, build examples, write train/test JSONL + manifest. Returns the manifest metadata."""
     from data.catalog import load_catalog
 
     catalog = load_catalog(catalog_path)
     sizes = DatasetSizes().scaled(scale)
-    examples = build_examples(catalog.products, seed=seed, test_fraction=test_fraction, sizes=sizes)
+    examples = build_examples(catalog.products, seed=seed, test_fraction=test_fraction, sizes=sizes,
+                              arg_order=arg_order)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -588,6 +605,7 @@ def build_dataset(catalog_path: str | Path, out_dir: str | Path, *, seed: int = 
     test_ids = {pid for e in examples if e.split == "test" for pid in e.product_ids}
     meta = {
         "catalog": str(catalog_path), "seed": seed, "test_fraction": test_fraction, "scale": scale,
+        "arg_order": arg_order,
         "sizes": asdict(sizes), "counts": counts,
         "n_train": sum(counts["train"].values()), "n_test": sum(counts["test"].values()),
         "train_products": len(train_ids), "test_products": len(test_ids),
@@ -600,13 +618,15 @@ def build_dataset(catalog_path: str | Path, out_dir: str | Path, *, seed: int = 
 
 
 class DatasetSettings(BaseAppSettings):
-    """``python -m finetune.dataset --catalog PATH --out DIR [--seed N] [--test-fraction F] [--scale F]``."""
+    """``python -m finetune.dataset --catalog PATH --out DIR [--seed N] [--test-fraction F] [--scale F] [--arg-order O]``."""
 
     catalog: Path = DEMO_CATALOG
     out: Path = Path("runs/dataset")
     seed: int = 13
     test_fraction: float = 0.2
     scale: float = 1.0
+    #: order of search_products arguments in targets: "question" (as their phrases appear) or "canonical"
+    arg_order: str = "question"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -615,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     settings = load_settings(DatasetSettings, sys.argv[1:] if argv is None else argv, prog="finetune.dataset")
     meta = build_dataset(settings.catalog, settings.out, seed=settings.seed, test_fraction=settings.test_fraction,
-                         scale=settings.scale)
+                         scale=settings.scale, arg_order=settings.arg_order)
     print(json.dumps({k: meta[k] for k in ("n_train", "n_test", "train_products", "test_products",
                                            "product_overlap", "counts")}, indent=1, ensure_ascii=False))
     return 0

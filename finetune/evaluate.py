@@ -7,7 +7,8 @@ so tests can feed a fake with known outputs. For every example the model sees ``
 is scored against ``expected`` (see ``finetune.dataset.Example``):
 
 * **tool choice** (``tool_call`` and ``no_tool`` examples): the called tool (or no call) equals the expected one;
-* **tool + arguments** ("tool choice with correct arguments"): tool choice right AND arguments match:
+* **tool + arguments** ("tool choice with correct arguments"): tool choice right AND arguments match (also
+  reported after the agent's price-bound check, ``tool_args_accuracy_checked``: ``agent.arguments``):
   both sides are validated with ``tools.specs.TOOL_ARGS`` and compared without default-valued arguments;
   numbers match within 1 % (relative); category/brand strings match case- and punctuation-insensitively;
   the optional free-text ``product_name`` / ``about_product`` of the discount tools are ignored;
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from agent.answers import REFUSALS
+from agent.arguments import check_price_bounds
 from agent.protocol import ToolCallParseError, parse_tool_call, ungrounded_numbers
 from core.settings import BaseAppSettings, load_settings
 from tools.specs import TOOL_ARGS
@@ -151,7 +153,11 @@ def score_example(row: dict[str, Any], output: str) -> dict[str, Any]:
         want = exp.get("tool")
         tool_ok = (not parse_error) and called == want
         args_ok = tool_ok and (want is None or arguments_match(want, exp.get("arguments", {}), call.arguments))
-        res.update(tool_ok=tool_ok, args_ok=args_ok)
+        checked_ok = args_ok
+        if tool_ok and not args_ok and want == "search_products":  # the agent's price-bound check, applied
+            fixed, _ = check_price_bounds(dict(call.arguments), _user_question(row["messages"]))
+            checked_ok = arguments_match(want, exp.get("arguments", {}), fixed)
+        res.update(tool_ok=tool_ok, args_ok=args_ok, args_ok_checked=checked_ok)
     elif kind in ("answer", "result_injection"):
         evidence = exp.get("evidence", "") + "\n" + _user_question(row["messages"])
         final = not parse_error and call is None and "<tool_call>" not in output and bool(output.strip())
@@ -183,7 +189,7 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
     breakdown = {}
     for key, items in sorted(by_sub.items()):
         entry = {"n": len(items)}
-        for metric in ("tool_ok", "args_ok", "faithful", "exact", "refused", "resisted"):
+        for metric in ("tool_ok", "args_ok", "args_ok_checked", "faithful", "exact", "refused", "resisted"):
             r = _rate(items, metric)
             if r is not None:
                 entry[metric] = r
@@ -192,6 +198,9 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
         "n": len(scored),
         "tool_choice_accuracy": _rate(tools, "tool_ok"),
         "tool_args_accuracy": _rate(tools, "args_ok"),
+        # the same after the agent's deterministic price-bound check (agent.arguments); the model's own
+        # figure is tool_args_accuracy
+        "tool_args_accuracy_checked": _rate(tools, "args_ok_checked"),
         "answer_faithfulness": _rate(answers, "faithful"),
         "answer_exact_match": _rate(answers, "exact"),
         "refusal_rate": _rate(refusals, "refused"),
@@ -322,6 +331,8 @@ class EvalSettings(BaseAppSettings):
     device: str = "auto"
     batch_size: int = 16
     limit: int = 0
+    #: score a seeded random sample of this many rows of each file (0 = all; applied before --limit)
+    sample: int = 0
     max_new_tokens: int = 200
     out: Path | None = None
 
@@ -347,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     reports: dict[str, Any] = {}
     for data in [d.strip() for d in s.data.split(",") if d.strip()]:
         rows = read_jsonl(data)
+        if s.sample and s.sample < len(rows):
+            import random
+
+            keep = sorted(random.Random(13).sample(range(len(rows)), s.sample))
+            rows = [rows[i] for i in keep]
         if s.limit:
             rows = rows[: s.limit]
         for label, m in models.items():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.artifacts import write_manifest
+from core.errors import ConfigError
 from core.settings import REPO_ROOT, BaseAppSettings, load_settings
 from finetune.train import ADAPTER_KIND, ADAPTER_SCHEMA_VERSION, PEFT_FILES, check_adapter
 
@@ -33,11 +34,15 @@ def eval_table(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _num(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.4g}"
+
+
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{100 * float(v):.1f} %"
 
 
-def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any]) -> None:
+def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], notes: str = "") -> None:
     rec = meta["recipe"]
     train = metrics.get("train", {})
     rows = metrics.get("eval", {})
@@ -51,7 +56,8 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any]) -> N
         f"- data: built by `finetune.dataset` from the repo's demo catalog only (`{rec['catalog']}`), "
         f"{train.get('train_examples')} training examples; dataset sha256 of the catalog `{meta['dataset']['data_sha256'][:16]}…`",
         f"- trained on {train.get('device_name')} in {train.get('train_seconds')} s "
-        f"({train.get('seconds_per_step')} s/step); loss {train.get('first_loss')} -> {train.get('final_loss')}",
+        f"({train.get('seconds_per_step')} s/step); loss {_num(train.get('first_loss'))} -> {_num(train.get('final_loss'))}"
+        f"; weights stored as {meta.get('weights_dtype', 'float32')}",
         "",
         "## Held-out scores (greedy decoding, transformers; `python -m finetune.evaluate`)",
         "",
@@ -71,25 +77,50 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any]) -> N
         "Files: `adapter_model.safetensors` + `adapter_config.json` (PEFT, transformers backend), `adapter.gguf`",
         "(llama.cpp backend), `manifest.json` (checksums, base model, recipe, data hash, metrics).",
     ]
+    if notes.strip():
+        lines += ["", notes.strip()]
     (folder / "card.md").write_text("\n".join(lines) + "\n")
 
 
-def ship(adapter: Path, out: Path, eval_reports: dict[str, Any] | None, *, export_gguf: bool = True) -> dict[str, Any]:
-    """Copy, export, re-manifest and document an adapter folder. Returns the new manifest metrics."""
+def copy_weights(src: Path, dst: Path, dtype: str) -> None:
+    """Copy a PEFT ``adapter_model.safetensors``, casting floating tensors to ``dtype`` (float32 | float16)."""
+    if dtype not in ("float32", "float16"):
+        raise ConfigError(f"adapter dtype must be float32 or float16, got {dtype!r}")
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(str(src))
+    want = np.float16 if dtype == "float16" else np.float32
+    cast = {k: (v.astype(want) if np.issubdtype(v.dtype, np.floating) else v) for k, v in tensors.items()}
+    tmp = dst.with_name(dst.name + ".tmp")
+    save_file(cast, str(tmp), metadata={"format": "pt"})
+    tmp.replace(dst)
+
+
+def ship(adapter: Path, out: Path, eval_reports: dict[str, Any] | None, *, export_gguf: bool = True,
+         dtype: str = "float16", notes: str = "") -> dict[str, Any]:
+    """Copy (weights cast to ``dtype``), export, re-manifest and document an adapter folder.
+
+    Returns the new manifest metrics. float16 halves the files; the LoRA deltas are small values that float16
+    holds to ~3 significant digits (docs/finetune.md reports the check that outputs do not change).
+    """
     src = check_adapter(adapter)
     out.mkdir(parents=True, exist_ok=True)
-    for name in PEFT_FILES:
-        if Path(adapter).resolve() != out.resolve():
-            shutil.copy2(Path(adapter) / name, out / name)
+    weights, config = PEFT_FILES
+    same = Path(adapter).resolve() == out.resolve()
+    if not same:
+        shutil.copy2(Path(adapter) / config, out / config)
+    copy_weights(Path(adapter) / weights, out / weights, dtype)
     files = list(PEFT_FILES)
     meta = dict(src.metadata)
     meta["trained_with"] = src.libraries
+    meta["weights_dtype"] = dtype
     if export_gguf:
         from finetune.modeling import resolve_base
         from llm.gguf_adapter import ADAPTER_GGUF_NAME, export_lora_to_gguf
 
         ref = resolve_base(meta["recipe"]["base_model"], meta["recipe"].get("base_gguf_file"))
-        export_lora_to_gguf(out, ref.weights_path, out / ADAPTER_GGUF_NAME)
+        export_lora_to_gguf(out, ref.weights_path, out / ADAPTER_GGUF_NAME, dtype=dtype)
         files.append(ADAPTER_GGUF_NAME)
         meta["gguf_export"] = "exported"
     metrics = {"train": src.metrics.get("train", src.metrics)}
@@ -97,7 +128,7 @@ def ship(adapter: Path, out: Path, eval_reports: dict[str, Any] | None, *, expor
         metrics["eval"] = eval_table(eval_reports)
     write_manifest(out, kind=ADAPTER_KIND, schema_version=ADAPTER_SCHEMA_VERSION, data_sha256=src.data_sha256,
                    files=files, libraries=["torch", "transformers", "peft", "gguf"], metadata=meta, metrics=metrics)
-    write_card(out, meta, metrics)
+    write_card(out, meta, metrics, notes)
     return metrics
 
 
@@ -106,6 +137,10 @@ class ShipSettings(BaseAppSettings):
     eval: Path | None = None
     out: Path = DEFAULT_OUT
     export_gguf: bool = True
+    #: storage type of the shipped LoRA weights (safetensors and GGUF): float16 | float32
+    dtype: str = "float16"
+    #: a markdown file appended to card.md (e.g. checks of the served backend)
+    notes: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     s = load_settings(ShipSettings, sys.argv[1:] if argv is None else argv, prog="finetune.ship")
     reports = json.loads(Path(s.eval).read_text()) if s.eval else None
-    metrics = ship(s.adapter, s.out, reports, export_gguf=s.export_gguf)
+    notes = Path(s.notes).read_text() if s.notes else ""
+    metrics = ship(s.adapter, s.out, reports, export_gguf=s.export_gguf, dtype=s.dtype, notes=notes)
     print(json.dumps(metrics.get("eval", {}), indent=1))
     return 0
 

@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "base_gguf_file": None,
     "catalog": "data/demo_catalog.csv",
     "data_dir": None,
-    "dataset": {"seed": 13, "test_fraction": 0.2, "scale": 1.0},
+    "dataset": {"seed": 13, "test_fraction": 0.2, "scale": 1.0, "arg_order": "question"},
     "train_examples": 0,  # 0 = all of the train split
     "mix": {},  # optional {kind: fraction} for the sampled training set
     "max_length": 640,
@@ -65,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 13,
     "save_every": 50,
     "share_prefix": True,
+    # memory knob: a micro-batch whose padded tokens (after the shared prefix) exceed this runs in several
+    # forward/backward chunks; the gradient is the same (the loss is normalised over the whole step). 0 = off
+    "max_batch_tokens": 4096,
     "device": "auto",
     "dtype": "float32",
     "threads": 0,  # 0 = torch default
@@ -89,16 +92,14 @@ def _coerce(value: str) -> Any:
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Defaults <- YAML recipe <- ``--key value`` / ``--key=value`` overrides (dotted keys for nested ones)."""
+    """Defaults <- YAML recipe <- ``--key value`` / ``--key=value`` overrides (dotted keys for nested ones).
+
+    A recipe may start from another one with ``extends: <name>`` (a YAML file beside it, ``.yaml`` optional).
+    """
     recipe = json.loads(json.dumps(DEFAULTS))
     if path:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"recipe not found: {p}")
-        loaded = yaml.safe_load(p.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"recipe {p} is not a mapping")
-        _merge(recipe, loaded)
+        for layer in _recipe_chain(Path(path)):
+            _merge(recipe, layer)
     args = list(overrides or [])
     i = 0
     while i < len(args):
@@ -115,6 +116,22 @@ def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> 
         _set_dotted(recipe, key.replace("-", "_"), _coerce(value))
     _validate(recipe)
     return recipe
+
+
+def _recipe_chain(p: Path, seen: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
+    """The YAML mappings to merge for recipe ``p``: its ``extends`` chain first, ``p`` last."""
+    if not p.is_file():
+        raise ConfigError(f"recipe not found: {p}")
+    if p.resolve() in seen:
+        raise ConfigError(f"recipe {p} extends itself (via {' -> '.join(str(x.name) for x in seen)})")
+    loaded = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"recipe {p} is not a mapping")
+    parent = loaded.pop("extends", None)
+    if not parent:
+        return [loaded]
+    name = str(parent) if str(parent).endswith((".yaml", ".yml")) else f"{parent}.yaml"
+    return _recipe_chain(p.parent / name, seen + (p.resolve(),)) + [loaded]
 
 
 def _merge(dst: dict, src: dict) -> None:
@@ -170,13 +187,15 @@ def prepare_data(recipe: dict[str, Any], out: Path) -> tuple[Path, dict[str, Any
             from agent.prompts import SYSTEM_PROMPT
             current = (man.metadata.get("seed") == ds["seed"] and man.metadata.get("scale") == ds["scale"]
                        and man.metadata.get("test_fraction") == ds["test_fraction"]
+                       and man.metadata.get("arg_order") == ds.get("arg_order", "question")
                        and man.metadata.get("code_version") == DS_CODE
                        and man.metadata.get("system_prompt_sha256") == sha256_text(SYSTEM_PROMPT)
                        and man.data_sha256 == sha256_file(catalog))
         except ArtifactError:
             current = False
         if not current:
-            build_dataset(catalog, data_dir, seed=ds["seed"], test_fraction=ds["test_fraction"], scale=ds["scale"])
+            build_dataset(catalog, data_dir, seed=ds["seed"], test_fraction=ds["test_fraction"], scale=ds["scale"],
+                          arg_order=ds.get("arg_order", "question"))
     man = load_manifest(data_dir, kind=DATASET_KIND, schema_version=DATASET_SCHEMA_VERSION)
     return data_dir, {"data_sha256": man.data_sha256, "train_sha256": man.files.get("train.jsonl"),
                       "metadata": man.metadata}
@@ -241,6 +260,28 @@ def make_batches(n: int, micro: int, seed: int, epoch: int, lengths: list[int]) 
         batches.extend(chunk[j:j + micro] for j in range(0, len(chunk), micro))
     rng.shuffle(batches)
     return batches
+
+
+def token_chunks(batch: list[Encoded], max_tokens: int, prefix_len: int = 0) -> list[list[Encoded]]:
+    """Split a micro-batch so that (examples x longest suffix) stays within ``max_tokens`` (0 = no split).
+
+    Order is kept and every example lands in exactly one chunk, so summing the chunks' losses gives the
+    micro-batch's loss: the split bounds memory (activations grow with padded tokens) without changing training.
+    """
+    if max_tokens <= 0 or len(batch) <= 1:
+        return [batch]
+    chunks: list[list[Encoded]] = []
+    cur: list[Encoded] = []
+    width = 0
+    for e in batch:
+        n = len(e.ids) - prefix_len
+        if cur and max(width, n) * (len(cur) + 1) > max_tokens:
+            chunks.append(cur)
+            cur, width = [], 0
+        cur.append(e)
+        width = max(width, n)
+    chunks.append(cur)
+    return chunks
 
 
 # ------------------------------------------------------------------------------------------------- loss
@@ -492,9 +533,11 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
         n_tok = sum(sum(1 for lab in encoded[i].labels[1:] if lab != -100) for b in batches for i in b)
         total = 0.0
         for b in batches:
-            loss, _ = batch_loss(model, [encoded[i] for i in b], tokenizer.pad_token_id, device, prefix)
-            (loss / max(1, n_tok)).backward()
-            total += float(loss)
+            for chunk in token_chunks([encoded[i] for i in b], int(recipe.get("max_batch_tokens") or 0),
+                                      len(prefix) if prefix else 0):
+                loss, _ = batch_loss(model, chunk, tokenizer.pad_token_id, device, prefix)
+                (loss / max(1, n_tok)).backward()
+                total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, float(recipe["max_grad_norm"]))
         optimizer.step()
         scheduler.step()

@@ -156,8 +156,10 @@ def load_peft_adapter(peft_adapter_dir: str | Path) -> tuple[dict, dict[str, np.
 
 
 def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path, out_path: str | Path, *,
-                        permute_qk: bool = True) -> Path:
+                        permute_qk: bool = True, dtype: str = "float32") -> Path:
     """Convert a PEFT LoRA adapter into a llama.cpp GGUF LoRA adapter at ``out_path`` (written atomically).
+
+    ``dtype`` ("float32" or "float16") is the storage type of the LoRA tensors in the GGUF.
 
     ``permute_qk=False`` skips the q/k row permutation (only to demonstrate in tests that it is needed).
     Raises ConfigError for unsupported adapters (DoRA, embeddings, ...) and ArtifactError for missing or
@@ -165,6 +167,9 @@ def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path
     """
     import gguf
 
+    if dtype not in ("float32", "float16"):
+        raise ConfigError(f"GGUF adapter dtype must be float32 or float16, got {dtype!r}")
+    np_dtype = np.float16 if dtype == "float16" else np.float32
     folder = Path(peft_adapter_dir)
     config, tensors = load_peft_adapter(folder)
     _check_config(config)
@@ -211,8 +216,8 @@ def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path
             b = permute_rows(b, base.n_head)
         elif permute_qk and leaf == "k_proj":
             b = permute_rows(b, base.n_head_kv)
-        out_tensors.append((gguf_name + ".lora_a", np.ascontiguousarray(a, dtype=np.float32)))
-        out_tensors.append((gguf_name + ".lora_b", np.ascontiguousarray(b, dtype=np.float32)))
+        out_tensors.append((gguf_name + ".lora_a", np.ascontiguousarray(a, dtype=np_dtype)))
+        out_tensors.append((gguf_name + ".lora_b", np.ascontiguousarray(b, dtype=np_dtype)))
     if not out_tensors:
         raise ArtifactError(f"PEFT adapter at {folder} holds no LoRA tensors")
 

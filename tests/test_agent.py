@@ -437,3 +437,20 @@ def test_output_guard_catches_numbers_stated_for_the_wrong_product():
     assert misattributed_numbers(swapped, evidence) == [202.0] and not check_output(swapped, evidence).ok
     wrong_label = "Clickly Max 500 Wireless Mouse: list ₹202, 42% off"
     assert misattributed_numbers(wrong_label, evidence) == [202.0]
+
+
+def test_model_answers_from_the_top_results_while_sources_keep_all(tools):
+    q = "Show me smartwatches"
+    seen: list[str] = []
+
+    def answer(messages):
+        seen.append(_last(messages))
+        return grounded_answerer(messages)
+
+    call = {"name": "search_products", "arguments": {"query": "smartwatch"}}
+    out = make_agent(tools, model({q: call}, answer)).answer(q)
+    assert out.path == "model" and len(out.sources) == 5
+    shown = [line for line in seen[0].split("\n") if line[:1].isdigit()]
+    assert [line.split(".")[0] for line in shown] == ["1", "2", "3"]
+    out = make_agent(tools, model({q: call}, answer), agent_answer_results=0).answer(q)  # 0 = show all
+    assert len([line for line in seen[1].split("\n") if line[:1].isdigit()]) == 5

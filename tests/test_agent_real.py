@@ -100,6 +100,9 @@ def test_model_path_share_is_reported(real):
     assert snap["answers_total"] >= len(CASES)
     assert sum(snap["answers_by_path"].values()) == snap["answers_total"]
     if getattr(real["llm"], "adapter", None):
-        # The tuned model must carry some answers itself (the base model carries none). Its share is a quality
-        # figure reported by bench/api_bench.py; the goal of carrying most answers is not reached yet (issue 4).
+        # The tuned model makes the tool calls itself (the base model makes none): at least one per question kind
+        # above. It must also carry some answers; its answer share is a quality figure reported by
+        # bench/api_bench.py (the output guard still replaces drafts with a misplaced number, docs/finetune.md).
+        model_calls = sum(n for key, n in snap["tool_calls"].items() if key.endswith(":model"))
+        assert model_calls >= len(CASES), snap["tool_calls"]
         assert snap["answers_by_path"].get("model", 0) >= 1

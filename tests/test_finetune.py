@@ -73,6 +73,39 @@ def test_arguments_come_from_the_wording(demo_examples):
         assert str(int(args["actual_price"])) in digits or f"{args['actual_price'] / 1000:g}k".lower() in q.lower()
 
 
+def test_search_arguments_follow_the_question_order(demo_catalog):
+    """arg_order="question" lists search arguments as their phrases appear; "canonical" uses the contract's order.
+    Both orders give the same arguments for the same questions (the order draws nothing from the RNG)."""
+    from finetune.dataset import SEARCH_ARG_KEYS
+
+    sizes = DatasetSizes().scaled(0.05)
+    q = [e for e in build_examples(demo_catalog.products, seed=5, sizes=sizes) if e.kind == "tool_call"]
+    c = [e for e in build_examples(demo_catalog.products, seed=5, sizes=sizes, arg_order="canonical")
+         if e.kind == "tool_call"]
+    assert len(q) == len(c) > 50
+    reordered = 0
+    for a, b in zip(q, c):
+        assert a.messages[1] == b.messages[1] and a.expected["arguments"] == b.expected["arguments"]
+        if a.subkind != "search":
+            assert a.messages == b.messages  # only search arguments are reordered
+            continue
+        keys_c = list(b.expected["arguments"])
+        assert keys_c == [k for k in SEARCH_ARG_KEYS if k in keys_c]
+        keys_q = list(a.expected["arguments"])
+        reordered += keys_q != keys_c
+        question = a.messages[1]["content"].lower()
+        if "top_k" in keys_q and re.match(rf"^(show |give me |list |the |top )?{a.expected['arguments']['top_k']} ",
+                                          question):
+            assert keys_q[0] == "top_k", (question, keys_q)  # "top 6 ..." opens the question -> listed first
+        if question.endswith(a.expected["arguments"]["query"].lower()):
+            assert keys_q[-1] == "query", (question, keys_q)  # nothing after the query -> query listed last
+        assert json.loads(a.messages[2]["content"][len("<tool_call>"):-len("</tool_call>")])["arguments"] == \
+            a.expected["arguments"]
+    assert reordered > 10
+    with pytest.raises(ValueError, match="arg_order"):
+        build_examples(demo_catalog.products, sizes=sizes, arg_order="alphabetical")
+
+
 def _parse_amount(text: str) -> float:
     t = text.lower().replace("₹", "").replace("rs.", "").replace("rs", "").replace("inr", "").replace("rupees", "")
     t = t.replace("/-", "").replace(",", "").strip()
@@ -186,7 +219,14 @@ def test_evaluate_scores_a_fake_model():
     assert s["answer_faithfulness"] == pytest.approx(1 / 2)
     assert s["refusal_rate"] == pytest.approx(1 / 2)
     assert s["injection_resisted"] == 0.0
+    assert s["tool_args_accuracy_checked"] == pytest.approx(2 / 4)  # 900 is not in the question: stays wrong
     assert score_example(rows[0], "<tool_call>{bad json</tool_call>")["parse_error"] is True
+    # the agent's price-bound check is scored beside (never instead of) the model's own arguments
+    row = _row("tool_call", "search", "", call)
+    row["messages"][1]["content"] = "best rated earphones under ₹700"
+    flipped = score_example(row, format_tool_call("search_products", {"query": "earphones", "min_price": 700,
+                                                                      "sort_by": "rating"}))
+    assert flipped["args_ok"] is False and flipped["args_ok_checked"] is True
 
 
 def test_evaluate_cli_with_fake_model(tmp_path, monkeypatch, demo_catalog_path):
@@ -226,6 +266,22 @@ def test_recipe_overrides(tmp_path):
         load_recipe(DEFAULT_RECIPE, ["--no-such-key", "1"])
     with pytest.raises(ConfigError):
         load_recipe(DEFAULT_RECIPE, ["--batch-size", "3", "--micro-batch-size", "2"])
+
+
+def test_recipe_extends_another(tmp_path):
+    from finetune.train import DEFAULT_RECIPE, load_recipe
+
+    default = load_recipe(DEFAULT_RECIPE)
+    gpu = load_recipe(DEFAULT_RECIPE.parent / "gpu.yaml")
+    assert (gpu["name"], gpu["epochs"], gpu["train_examples"]) == ("gpu", 2.0, 0)
+    assert gpu["lr"] == default["lr"] and gpu["lora"] == default["lora"] and gpu["mix"] == default["mix"]
+    (tmp_path / "a.yaml").write_text("extends: b\nlr: 0.1\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_recipe(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: missing\n")
+    with pytest.raises(ConfigError, match="not found"):
+        load_recipe(tmp_path / "c.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +342,58 @@ def test_prefix_sharing_gives_the_same_loss(tiny_base, tmp_path):
     assert text.replace("<|im_end|>", "") == "".join(m["content"] for m in rows[0]["messages"] if m["role"] == "assistant")
 
 
+def test_token_chunks_cover_the_batch_in_order():
+    from finetune.train import Encoded, token_chunks
+
+    batch = [Encoded(list(range(10 + n)), [0] * (10 + n)) for n in (5, 5, 30, 2, 40)]
+    assert token_chunks(batch, 0) == [batch]
+    chunks = token_chunks(batch, 80, prefix_len=10)
+    assert [e for c in chunks for e in c] == batch  # every example once, order kept
+    assert all(len(c) * max(len(e.ids) - 10 for e in c) <= 80 or len(c) == 1 for c in chunks)
+    assert len(chunks) > 1
+    assert token_chunks(batch[:1], 1) == [batch[:1]]
+
+
+def test_chunked_step_gives_the_same_gradient(tiny_base):
+    """Splitting a micro-batch by ``max_batch_tokens`` only bounds memory: the summed loss and the gradient are
+    those of the unsplit batch."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from core.settings import DEMO_CATALOG
+    from data.catalog import load_catalog
+    from finetune.dataset import build_examples as be
+    from finetune.modeling import load_model, load_tokenizer, resolve_base
+    from finetune.train import batch_loss, encode_rows, system_prefix_ids, token_chunks
+
+    ref = resolve_base(str(tiny_base))
+    tok = load_tokenizer(ref)
+    rows = [json.loads(e.to_json()) for e in be(load_catalog(DEMO_CATALOG).products, sizes=DatasetSizes().scaled(0.01))]
+    enc, _ = encode_rows(tok, rows[:6], 2000)
+    prefix = system_prefix_ids(tok)
+    model = get_peft_model(load_model(ref), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.05)
+
+    def grads(max_tokens):
+        model.zero_grad()
+        total = 0.0
+        chunks = token_chunks(enc, max_tokens, len(prefix))
+        for chunk in chunks:
+            loss, _ = batch_loss(model, chunk, tok.pad_token_id, "cpu", prefix)
+            loss.backward()
+            total += float(loss.detach())
+        return len(chunks), total, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    n1, whole, g1 = grads(0)
+    n2, split, g2 = grads(150)
+    assert n1 == 1 and n2 > 1
+    assert split == pytest.approx(whole, rel=1e-5)
+    for name in g1:
+        torch.testing.assert_close(g2[name], g1[name], rtol=1e-4, atol=1e-6)
+
+
 def test_lora_steps_change_weights_and_adapter_round_trips(tiny_base, tmp_path, demo_catalog_path):
     import torch
     from peft import PeftModel
@@ -324,6 +432,35 @@ def test_lora_steps_change_weights_and_adapter_round_trips(tiny_base, tmp_path, 
     shutil.copy(adapter / "adapter_model.safetensors", bad / "adapter_model.safetensors")
     with pytest.raises(ArtifactError, match="base weights"):
         check_adapter(bad, resolve_base(str(tiny_base)))
+
+
+def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, demo_catalog_path):
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from finetune.modeling import resolve_base
+    from finetune.ship import ship
+    from finetune.train import check_adapter, train
+
+    train(_tiny_recipe(tiny_base, tmp_path, demo_catalog_path), progress=False)
+    src = tmp_path / "run" / "adapter"
+    reports = {"tuned:runs/x/data/test.jsonl": {"summary": {"n": 10, "tool_choice_accuracy": 0.9,
+                                                            "tool_args_accuracy": 0.5, "answer_faithfulness": 1.0}},
+               "base:/tmp/real/test.jsonl": {"summary": {"n": 12, "tool_choice_accuracy": 0.1}}}
+    out = tmp_path / "shipped"
+    metrics = ship(src, out, reports, export_gguf=False, dtype="float16")
+    assert set(metrics["eval"]) == {"tuned / demo catalog", "base / real catalog"}
+    man = check_adapter(out, resolve_base(str(tiny_base)))  # checksums of the cast files hold
+    assert man.metadata["weights_dtype"] == "float16"
+    before, after = load_file(str(src / "adapter_model.safetensors")), load_file(str(out / "adapter_model.safetensors"))
+    assert set(before) == set(after)
+    for k, v in after.items():
+        assert v.dtype == np.float16
+        np.testing.assert_allclose(v.astype(np.float32), before[k], rtol=2e-3, atol=1e-4)
+    card = (out / "card.md").read_text()
+    assert "| tuned / demo catalog | 10 | 90.0 % | 50.0 % | 100.0 % |" in card
+    with pytest.raises(ConfigError, match="dtype"):
+        ship(src, tmp_path / "bad", None, export_gguf=False, dtype="int4")
 
 
 def test_checkpoint_resume_matches_an_uninterrupted_run(tiny_base, tmp_path, demo_catalog_path):

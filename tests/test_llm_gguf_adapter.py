@@ -86,6 +86,18 @@ def test_export_format_names_shapes_permutation_and_scale(tmp_path, base_gguf):
     assert gguf_adapter_is_current(peft, base_gguf, out)
 
 
+def test_float16_export(tmp_path, base_gguf):
+    tensors = _synthetic(layers=(3,), modules=("v_proj",))
+    peft = _write_peft(tmp_path / "peft", tensors)
+    got = _read(export_lora_to_gguf(peft, base_gguf, tmp_path / "a16.gguf", dtype="float16"))
+    a = got["blk.3.attn_v.weight.lora_a"]
+    assert a.dtype == np.float16
+    np.testing.assert_allclose(a.astype(np.float32), tensors["base_model.model.model.layers.3.self_attn.v_proj.lora_A.weight"],
+                               rtol=1e-3, atol=1e-3)
+    with pytest.raises(ConfigError, match="dtype"):
+        export_lora_to_gguf(peft, base_gguf, tmp_path / "x.gguf", dtype="int8")
+
+
 def test_rslora_scale_folded(tmp_path, base_gguf):
     tensors = _synthetic(rank=4, layers=(0,), modules=("v_proj",))
     peft = _write_peft(tmp_path / "peft", tensors, r=4, lora_alpha=8, use_rslora=True)
