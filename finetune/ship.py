@@ -19,8 +19,8 @@ from core.settings import REPO_ROOT, BaseAppSettings, load_settings
 from finetune.train import ADAPTER_KIND, ADAPTER_SCHEMA_VERSION, PEFT_FILES, check_adapter
 
 DEFAULT_OUT = REPO_ROOT / "finetune" / "adapters" / "smollm2-agent"
-HEADLINE = ("tool_choice_accuracy", "tool_args_accuracy", "answer_faithfulness", "refusal_rate",
-            "injection_resisted", "answer_exact_match", "n")
+HEADLINE = ("tool_choice_accuracy", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness",
+            "refusal_rate", "injection_resisted", "answer_exact_match", "n")
 
 
 def eval_table(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -61,12 +61,14 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         "",
         "## Held-out scores (greedy decoding, transformers; `python -m finetune.evaluate`)",
         "",
-        "| model / test set | n | tool choice | tool + arguments | faithful answers | refusals | injection in results resisted |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model / test set | n | tool choice | tool + arguments | + agent's price check | faithful answers | refusals "
+        "| injection in results resisted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, s in rows.items():
         lines.append(f"| {key} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} | {_pct(s.get('tool_args_accuracy'))} "
-                     f"| {_pct(s.get('answer_faithfulness'))} | {_pct(s.get('refusal_rate'))} | {_pct(s.get('injection_resisted'))} |")
+                     f"| {_pct(s.get('tool_args_accuracy_checked'))} | {_pct(s.get('answer_faithfulness'))} "
+                     f"| {_pct(s.get('refusal_rate'))} | {_pct(s.get('injection_resisted'))} |")
     lines += [
         "",
         "Demo test split: products never seen in training (split by product) and guard phrasings held out by",

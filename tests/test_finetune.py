@@ -458,7 +458,7 @@ def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, de
         assert v.dtype == np.float16
         np.testing.assert_allclose(v.astype(np.float32), before[k], rtol=2e-3, atol=1e-4)
     card = (out / "card.md").read_text()
-    assert "| tuned / demo catalog | 10 | 90.0 % | 50.0 % | 100.0 % |" in card
+    assert "| tuned / demo catalog | 10 | 90.0 % | 50.0 % | - | 100.0 % |" in card
     with pytest.raises(ConfigError, match="dtype"):
         ship(src, tmp_path / "bad", None, export_gguf=False, dtype="int4")
 
