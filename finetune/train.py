@@ -67,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "share_prefix": True,
     # memory knob: a micro-batch whose padded tokens (after the shared prefix) exceed this runs in several
     # forward/backward chunks; the gradient is the same (the loss is normalised over the whole step). 0 = off
-    "max_batch_tokens": 4096,
+    "max_batch_tokens": 2048,
     "device": "auto",
     "dtype": "float32",
     "threads": 0,  # 0 = torch default
