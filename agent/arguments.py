@@ -8,6 +8,7 @@ price phrase; it only swaps ``min_price``/``max_price`` or completes a stated ra
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +38,7 @@ class PriceBound:
 
 
 def _amount(number: str, unit: str | None) -> float:
-    value = float(number.replace(",", ""))
-    unit = (unit or "").lower()
-    if unit.startswith(("lakh", "lac")):
-        return value * UNIT_SCALE["lakh"]
-    return value * UNIT_SCALE.get(unit, 1.0)
+    return float(number.replace(",", "")) * UNIT_SCALE.get((unit or "").lower(), 1.0)
 
 
 def price_bounds(question: str) -> list[PriceBound]:
@@ -70,7 +67,7 @@ def price_bounds(question: str) -> list[PriceBound]:
 
 
 def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= 0.01 * max(abs(a), abs(b), 1.0)
+    return math.isclose(a, b, rel_tol=0.01, abs_tol=0.01)
 
 
 def check_price_bounds(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:

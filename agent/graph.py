@@ -81,6 +81,26 @@ class _Timeout(Exception):
     pass
 
 
+def _vetted_arguments(name: str, args: dict[str, Any], question: str) -> tuple[dict[str, Any], str | None]:
+    """A model's tool arguments after the agent's checks: ``(arguments, None)``, or ``(args, fallback_reason)``
+    when the call must go to the rules (invalid for the tool's contract, or a number the question never states).
+    Search price bounds are set the way the question words them (``agent.arguments``)."""
+    try:
+        validate_args(name, args)
+    except ValidationError as exc:
+        log.info("model tool call invalid: %s %s", exc, exc.details)
+        return args, "invalid_tool_call"
+    invented = ungrounded_arguments(args, question)
+    if invented:
+        log.info("model tool call has numbers the question does not state: %s", invented)
+        return args, "ungrounded_tool_args"
+    if name == "search_products":
+        args, fixed = check_price_bounds(args, question)
+        if fixed:
+            log.info("price bounds set as the question states them: %s", fixed)
+    return args, None
+
+
 @dataclass
 class MarketingAgent:
     """Answers questions with the LLM and the tools; every request is bounded and falls back when needed."""
@@ -224,19 +244,9 @@ class MarketingAgent:
         if call.name == "search_products":
             k = args.get("top_k")
             args["top_k"] = min(k, state["top_k"]) if isinstance(k, int) and k > 0 else state["top_k"]
-        try:
-            validate_args(call.name, args)
-        except ValidationError as exc:
-            log.info("model tool call invalid: %s %s", exc, exc.details)
-            return self._rules_call(state, messages, "invalid_tool_call")
-        invented = ungrounded_arguments(args, question)
-        if invented:
-            log.info("model tool call has numbers the question does not state: %s", invented)
-            return self._rules_call(state, messages, "ungrounded_tool_args")
-        if call.name == "search_products":
-            args, fixed = check_price_bounds(args, question)
-            if fixed:
-                log.info("price bounds set as the question states them: %s", fixed)
+        args, rejected = _vetted_arguments(call.name, args, question)
+        if rejected:
+            return self._rules_call(state, messages, rejected)
         return {"messages": messages, "pending_call": {"name": call.name, "arguments": args, "origin": "model"}}
 
     def _rules_call(self, state: AgentState, messages: list[dict[str, str]], reason: str) -> dict[str, Any]:
@@ -320,15 +330,9 @@ class MarketingAgent:
         if call is not None:
             if len(state.get("steps", [])) >= self.settings.agent_max_steps:
                 return {"fallback_reason": "step_limit", "draft": ""}
-            try:
-                validate_args(call.name, call.arguments)
-            except ValidationError:
-                return {"fallback_reason": "invalid_tool_call", "draft": ""}
-            if ungrounded_arguments(dict(call.arguments), state["resolved_question"]):
-                return {"fallback_reason": "ungrounded_tool_args", "draft": ""}
-            args = dict(call.arguments)
-            if call.name == "search_products":
-                args, _ = check_price_bounds(args, state["resolved_question"])
+            args, rejected = _vetted_arguments(call.name, dict(call.arguments), state["resolved_question"])
+            if rejected:
+                return {"fallback_reason": rejected, "draft": ""}
             return {"pending_call": {"name": call.name, "arguments": args, "origin": "model"}, "draft": ""}
         if not text.strip():
             return {"fallback_reason": "empty_answer", "draft": ""}

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import httpx
 
 from core.settings import REPO_ROOT, CatalogSettings, load_settings
+from serving.server import stop_process
 
 DISCOUNT_BODIES = [
     {"category": "SmartWatches", "actual_price": 2499, "rating": 4.1, "rating_count": 3200},
@@ -260,11 +261,7 @@ def run(settings: BenchSettings) -> dict[str, Any]:
                   f"{res['fallback_reasons']}", flush=True)
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
-"""Run an ASGI app with uvicorn in a background thread (live-server tests, benchmarks, notebooks)."""
+"""Run an ASGI app with uvicorn in a background thread (live-server tests, benchmarks, notebooks), and the
+helpers to drive an app running as its own process."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from typing import Any
@@ -12,6 +14,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
+    """Ask a server process to stop (SIGTERM); kill it when it has not exited within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 class BackgroundServer:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from core.settings import REPO_ROOT
-from serving.server import free_port
+from serving.server import free_port, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +53,4 @@ def test_app_process_starts_fast_and_reports_missing_artifacts(tmp_path, demo_ca
         assert httpx.post(base + "/predict_discount", content=b"nope", timeout=5).status_code == 400
         assert httpx.get(base + "/docs", timeout=5).status_code == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)

@@ -122,8 +122,8 @@ def _model_dir(tmp_path, catalog, with_distribution=True):
 def test_install_ops_exposes_drift_metrics_and_admin(tmp_path, demo_catalog):
     model_dir = _model_dir(tmp_path, demo_catalog)
     app = FastAPI()
-    ops = install_ops(app, OpsSettings(configure_logging=False, rate_limit_enabled=False, drift_model_dir=model_dir,
-                                       drift_min_samples=50, drift_check_every=10))
+    install_ops(app, OpsSettings(configure_logging=False, rate_limit_enabled=False, drift_model_dir=model_dir,
+                                 drift_min_samples=50, drift_check_every=10))
 
     @app.post("/predict_discount")
     def predict(body: dict) -> dict:  # no ops call here: the prediction tap middleware records 2xx bodies
