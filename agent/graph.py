@@ -32,8 +32,8 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from agent import answers
-from agent.arguments import check_price_bounds
-from agent.guard import check_input, check_output, sanitize_result, ungrounded_arguments
+from agent.arguments import vet_arguments
+from agent.guard import check_input, check_output, sanitize_result
 from agent.memory import ConversationMemory, InProcessMemory, Turn
 from agent.metrics import AgentMetrics
 from agent.prompts import SYSTEM_PROMPT
@@ -79,26 +79,6 @@ class AgentEvent:
 
 class _Timeout(Exception):
     pass
-
-
-def _vetted_arguments(name: str, args: dict[str, Any], question: str) -> tuple[dict[str, Any], str | None]:
-    """A model's tool arguments after the agent's checks: ``(arguments, None)``, or ``(args, fallback_reason)``
-    when the call must go to the rules (invalid for the tool's contract, or a number the question never states).
-    Search price bounds are set the way the question words them (``agent.arguments``)."""
-    try:
-        validate_args(name, args)
-    except ValidationError as exc:
-        log.info("model tool call invalid: %s %s", exc, exc.details)
-        return args, "invalid_tool_call"
-    invented = ungrounded_arguments(args, question)
-    if invented:
-        log.info("model tool call has numbers the question does not state: %s", invented)
-        return args, "ungrounded_tool_args"
-    if name == "search_products":
-        args, fixed = check_price_bounds(args, question)
-        if fixed:
-            log.info("price bounds set as the question states them: %s", fixed)
-    return args, None
 
 
 @dataclass
@@ -241,12 +221,14 @@ class MarketingAgent:
                 return {"messages": messages, "draft": text, "pending_call": None}
             return self._rules_call(state, messages, "no_tool_call")
         args = dict(call.arguments)
-        if call.name == "search_products":
+        if call.name == "search_products":  # the request's top_k caps the model's, before and after the checks
             k = args.get("top_k")
             args["top_k"] = min(k, state["top_k"]) if isinstance(k, int) and k > 0 else state["top_k"]
-        args, rejected = _vetted_arguments(call.name, args, question)
+        args, rejected = vet_arguments(call.name, args, question, self.vocab)
         if rejected:
             return self._rules_call(state, messages, rejected)
+        if call.name == "search_products":
+            args["top_k"] = min(args.get("top_k") or state["top_k"], state["top_k"])
         return {"messages": messages, "pending_call": {"name": call.name, "arguments": args, "origin": "model"}}
 
     def _rules_call(self, state: AgentState, messages: list[dict[str, str]], reason: str) -> dict[str, Any]:
@@ -330,7 +312,7 @@ class MarketingAgent:
         if call is not None:
             if len(state.get("steps", [])) >= self.settings.agent_max_steps:
                 return {"fallback_reason": "step_limit", "draft": ""}
-            args, rejected = _vetted_arguments(call.name, dict(call.arguments), state["resolved_question"])
+            args, rejected = vet_arguments(call.name, dict(call.arguments), state["resolved_question"], self.vocab)
             if rejected:
                 return {"fallback_reason": rejected, "draft": ""}
             return {"pending_call": {"name": call.name, "arguments": args, "origin": "model"}, "draft": ""}

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from agent.protocol import UNIT_SCALE, ToolCall
+from data.names import NameIndex, category_matches, name_key, singular
 
 _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'+-]*|\d+[A-Za-z]+[A-Za-z0-9]*")
@@ -31,13 +32,6 @@ def camel_words(text: str) -> list[str]:
     return [w.lower() for w in _CAMEL_RE.findall(text)]
 
 
-def _stem(word: str) -> str:
-    for suffix in ("es", "s"):
-        if len(word) > 4 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
 @dataclass
 class CatalogVocabulary:
     """What the catalog contains, for matching question words (all lower-case)."""
@@ -45,6 +39,9 @@ class CatalogVocabulary:
     categories: list[str] = field(default_factory=list)           # leaf categories as written
     brands: dict[str, str] = field(default_factory=dict)           # lower -> as written
     words: set[str] = field(default_factory=set)
+    category_names: NameIndex = field(default_factory=NameIndex)  # every level of every category path
+    brand_names: NameIndex = field(default_factory=NameIndex)
+    category_paths: list[tuple[str, list[str]]] = field(default_factory=list, repr=False)  # (path, level keys)
     _category_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -63,14 +60,18 @@ class CatalogVocabulary:
                 words.update(camel_words(part))
                 words.add(part.lower())
         words.update(brands)
-        vocab = cls(categories=categories, brands=brands, words={w for w in words if w})
+        paths = sorted(set(products["category"].dropna().astype(str)))
+        vocab = cls(categories=categories, brands=brands, words={w for w in words if w},
+                    category_names=NameIndex.of(level for path in paths for level in path.split("|")),
+                    brand_names=NameIndex.of(brands.values()),
+                    category_paths=[(path, [name_key(level) for level in path.split("|")]) for path in paths])
         patterns = sorted(((vocab._category_regex(c), c) for c in categories), key=lambda t: -len(t[1]))
         # the head noun alone ('kettles' -> ElectricKettles) when it names exactly one category
         heads: dict[str, list[str]] = {}
         for c in categories:
             words = camel_words(c)
             if len(words) > 1 and len(words[-1]) >= 4:
-                heads.setdefault(_stem(words[-1]), []).append(c)
+                heads.setdefault(singular(words[-1]), []).append(c)
         patterns += [(re.compile(rf"\b{re.escape(h)}\w*", re.I), cs[0]) for h, cs in heads.items() if len(cs) == 1]
         vocab._category_patterns = patterns
         return vocab
@@ -80,7 +81,7 @@ class CatalogVocabulary:
         words = camel_words(category)
         if not words:
             return re.compile(r"(?!x)x")
-        words[-1] = _stem(words[-1])
+        words[-1] = singular(words[-1])
         body = r"[\s\-&,]*".join(re.escape(w) for w in words)
         return re.compile(rf"\b{body}\w*", re.I)
 
@@ -90,6 +91,10 @@ class CatalogVocabulary:
             if rx.search(text):
                 return category
         return None
+
+    def has_category(self, text: str) -> bool:
+        """Whether the tools' category filter (``data.names.category_matches``) matches any product."""
+        return any(category_matches(path, text, keys) for path, keys in self.category_paths)
 
     def match_brand(self, text: str) -> str | None:
         for word in _WORD_RE.findall(text):
@@ -387,7 +392,7 @@ def unknown_product_terms(question: str, vocab: CatalogVocabulary) -> list[str]:
             alnum = bool(re.search(r"[A-Za-z]", tok) and re.search(r"\d", tok))
             if not (camel or capitalised or alnum):
                 continue
-            forms = {low, _stem(low), low + "s", low + "es"}
+            forms = {low, singular(low), low + "s", low + "es"}
             if low.endswith("s"):
                 forms.update({low[:-1], low[:-2] if low.endswith("es") else low[:-1]})
             if forms & vocab.words:

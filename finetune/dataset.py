@@ -39,14 +39,17 @@ from core.hashing import sha256_text
 from core.settings import DEMO_CATALOG, BaseAppSettings, load_settings
 from data.schema import ProductRecord
 from finetune import templates as T
-from finetune.textgen import (COUNT_NOUNS, add_typos, casing, count_text, humanize_category, price_text, rating_text,
+from finetune.textgen import (COUNT_NOUNS, add_typos, brand_name, casing, count_text, humanize_category, price_text, rating_text,
                               round_count)
 
 log = logging.getLogger(__name__)
 
 DATASET_KIND = "finetune_dataset"
 DATASET_SCHEMA_VERSION = 1
-CODE_VERSION = "dataset-v2"
+CODE_VERSION = "dataset-v3"
+# share of predict/explain and stats tool calls that name a category/brand from outside the catalog
+# (templates.EXTRA_CATEGORIES, textgen.brand_name): the demo catalog has only 14 kinds and a few brands
+OPEN_VOCAB_SHARE = 0.35
 ARG_ORDERS = ("question", "canonical")
 SEARCH_ARG_KEYS = ("query", "max_price", "min_price", "min_rating", "min_rating_count", "category", "sort_by",
                    "top_k")
@@ -173,6 +176,9 @@ class Builder:
         self.brands = sorted(b for b, n in brands.items() if n >= 3) or sorted(brands)
         self.leaves = sorted({p.leaf_category for p in self.products})
         self.tops = sorted({p.top_category for p in self.products})
+        # open-vocabulary kinds, split by name: test questions name kinds no training example names
+        self.extra_leaves = {s: [c for c in T.EXTRA_CATEGORIES if product_split("kind:" + c, seed, test_fraction) == s]
+                             for s in ("train", "test")}
         self._n = Counter()
 
     # ---- plumbing
@@ -313,8 +319,11 @@ class Builder:
     # ---- predict / explain
     def discount_question(self, p: ProductRecord, explain: bool) -> tuple[str, dict[str, Any]]:
         rng = self.rng
-        leaf_h = humanize_category(p.leaf_category)
-        cat = rng.choice([p.leaf_category, leaf_h, leaf_h] + T.CATEGORY_SYNONYMS.get(leaf_h, [])[:2])
+        leaf = p.leaf_category
+        if rng.random() < OPEN_VOCAB_SHARE and self.extra_leaves[self.split_of[p.product_id]]:
+            leaf = rng.choice(self.extra_leaves[self.split_of[p.product_id]])
+        leaf_h = humanize_category(leaf)
+        cat = rng.choice([leaf, leaf_h, leaf_h] + T.CATEGORY_SYNONYMS.get(leaf_h, [])[:2])
         if rng.random() < 0.1:
             cat = add_typos(rng, cat, 0.5)
         p_text, price = price_text(rng, int(round(p.actual_price)))
@@ -355,7 +364,9 @@ class Builder:
         return out
 
     # ---- catalog_stats
-    def stats_question(self) -> tuple[str, dict[str, Any]]:
+    def stats_question(self, open_split: str | None = None) -> tuple[str, dict[str, Any]]:
+        """A statistics request and its arguments; with ``open_split`` some name a kind or brand from outside the
+        catalog (that split's share of the open vocabulary), for tool calls whose results are never computed."""
         rng = self.rng
         metric, group_by, order, needs, temps = rng.choice(T.STATS_TEMPLATES)
         template = rng.choice(temps)
@@ -365,11 +376,18 @@ class Builder:
         fill: dict[str, Any] = {}
         if needs == "C":
             cat = rng.choice(self.leaves + self.tops)
-            shown = rng.choice([cat, humanize_category(cat)]) if cat in self.leaves else cat
+            if open_split and rng.random() < OPEN_VOCAB_SHARE and self.extra_leaves[open_split]:
+                cat = rng.choice(self.extra_leaves[open_split])
+                is_leaf = True
+            else:
+                is_leaf = cat in self.leaves
+            shown = rng.choice([cat, humanize_category(cat)]) if is_leaf else cat
             fill["C"] = shown
             args["category"] = shown
         if needs == "B":
             brand = rng.choice(self.brands)
+            if open_split and rng.random() < OPEN_VOCAB_SHARE:
+                brand = brand_name(rng)
             fill["B"] = brand
             args["brand"] = brand
         if "{n}" in template:
@@ -384,8 +402,8 @@ class Builder:
         return question, ordered
 
     def gen_stats_call(self) -> Example:
-        q, args = self.stats_question()
         split = "test" if self.rng.random() < self.test_fraction else "train"
+        q, args = self.stats_question(open_split=split)
         return Example(self._id("stats"), "tool_call", "stats", split, _msgs(q, format_tool_call("catalog_stats", args)),
                        {"tool": "catalog_stats", "arguments": args}, [])
 

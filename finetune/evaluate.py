@@ -8,7 +8,9 @@ is scored against ``expected`` (see ``finetune.dataset.Example``):
 
 * **tool choice** (``tool_call`` and ``no_tool`` examples): the called tool (or no call) equals the expected one;
 * **tool + arguments** ("tool choice with correct arguments"): tool choice right AND arguments match (also
-  reported after the agent's price-bound check, ``tool_args_accuracy_checked``: ``agent.arguments``):
+  reported as the agent sends them, ``tool_args_accuracy_checked``: ``agent.arguments.vet_arguments`` drops
+  optional filters with numbers the question never states, sets price bounds as the question words them and
+  category/brand names as the test set's catalog writes them; a call it sends to the rules counts as wrong):
   both sides are validated with ``tools.specs.TOOL_ARGS`` and compared without default-valued arguments;
   numbers match within 1 % (relative); category/brand strings match case- and punctuation-insensitively;
   the optional free-text ``product_name`` / ``about_product`` of the discount tools are ignored;
@@ -38,8 +40,9 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from agent.answers import REFUSALS
-from agent.arguments import check_price_bounds
+from agent.arguments import vet_arguments
 from agent.protocol import ToolCallParseError, parse_tool_call, ungrounded_numbers
+from agent.router import CatalogVocabulary
 from core.settings import BaseAppSettings, load_settings
 from tools.specs import TOOL_ARGS
 
@@ -138,8 +141,9 @@ def _user_question(messages: list[dict[str, str]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ scoring
-def score_example(row: dict[str, Any], output: str) -> dict[str, Any]:
-    """Per-example flags for one model reply (see module docstring for the rules)."""
+def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | None = None) -> dict[str, Any]:
+    """Per-example flags for one model reply (see module docstring for the rules); ``vocab`` is the catalog the
+    agent's name check resolves against (None: price bounds only)."""
     kind, exp = row["kind"], row["expected"]
     try:
         call = parse_tool_call(output)
@@ -154,9 +158,9 @@ def score_example(row: dict[str, Any], output: str) -> dict[str, Any]:
         tool_ok = (not parse_error) and called == want
         args_ok = tool_ok and (want is None or arguments_match(want, exp.get("arguments", {}), call.arguments))
         checked_ok = args_ok
-        if tool_ok and not args_ok and want == "search_products":  # the agent's price-bound check, applied
-            fixed, _ = check_price_bounds(dict(call.arguments), _user_question(row["messages"]))
-            checked_ok = arguments_match(want, exp.get("arguments", {}), fixed)
+        if tool_ok and want is not None:  # the agent's argument checks, applied (they can also break a call)
+            sent, fallback = vet_arguments(want, dict(call.arguments), _user_question(row["messages"]), vocab)
+            checked_ok = fallback is None and arguments_match(want, exp.get("arguments", {}), sent)
         res.update(tool_ok=tool_ok, args_ok=args_ok, args_ok_checked=checked_ok)
     elif kind in ("answer", "result_injection"):
         evidence = exp.get("evidence", "") + "\n" + _user_question(row["messages"])
@@ -212,8 +216,9 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def evaluate(model: ChatFn | Callable[[list[dict[str, str]]], str], rows: list[dict[str, Any]], *,
-             batch_size: int = 1, progress: bool = False) -> dict[str, Any]:
-    """Run ``model`` on every row's prompt (``messages[:-1]``) and score. Returns summary + per-example rows."""
+             batch_size: int = 1, progress: bool = False, vocab: CatalogVocabulary | None = None) -> dict[str, Any]:
+    """Run ``model`` on every row's prompt (``messages[:-1]``) and score (``vocab``: see :func:`score_example`).
+    Returns summary + per-example rows."""
     prompts = [r["messages"][:-1] for r in rows]
     outputs: list[str] = [""] * len(prompts)
     batch_fn = getattr(model, "batch", None)
@@ -247,7 +252,7 @@ def evaluate(model: ChatFn | Callable[[list[dict[str, str]]], str], rows: list[d
                 bar.update(1)
     if bar:
         bar.close()
-    scored = [score_example(r, o) for r, o in zip(rows, outputs)]
+    scored = [score_example(r, o, vocab) for r, o in zip(rows, outputs)]
     summary = summarize(scored)
     summary["seconds"] = round(time.perf_counter() - start, 1)
     return {"summary": summary, "examples": scored}
@@ -334,7 +339,56 @@ class EvalSettings(BaseAppSettings):
     #: score a seeded random sample of this many rows of each file (0 = all; applied before --limit)
     sample: int = 0
     max_new_tokens: int = 200
+    #: catalog CSV for the agent's name check in ``tool_args_accuracy_checked``: ``auto`` = the one recorded in the
+    #: dataset manifest beside each data file, ``none`` = skip that check; one value, or one per --data file
+    catalog: str = "auto"
+    #: re-score the outputs saved in this report (``--out`` of an earlier run) under the current rules and checks,
+    #: without running a model; the rows are read again from each report's data file
+    rescore: Path | None = None
     out: Path | None = None
+
+
+def catalog_vocabulary(data: str | Path, catalog: str = "auto") -> tuple[CatalogVocabulary | None, str]:
+    """The vocabulary of the catalog a test file was built from (see ``EvalSettings.catalog``) and its path."""
+    from core.artifacts import load_manifest
+    from data.catalog import load_catalog
+    from finetune.dataset import DATASET_KIND, DATASET_SCHEMA_VERSION
+
+    path = catalog
+    if catalog == "auto":
+        manifest = Path(data).parent / "manifest.json"
+        try:
+            meta = load_manifest(manifest.parent, kind=DATASET_KIND, schema_version=DATASET_SCHEMA_VERSION,
+                                 verify_files=False).metadata if manifest.is_file() else {}
+        except Exception as exc:  # noqa: BLE001 - an unreadable manifest only means "no catalog known"
+            log.warning("cannot read %s (%s)", manifest, exc)
+            meta = {}
+        path = str(meta.get("catalog") or "")
+        if not path:
+            log.warning("no dataset manifest names the catalog of %s: scoring without the name check "
+                        "(pass --catalog)", data)
+    if not path or path == "none":
+        return None, "none"
+    return CatalogVocabulary.from_frame(load_catalog(path).frame), path
+
+
+def rescore(reports: dict[str, Any], catalog: str = "auto") -> dict[str, Any]:
+    """Saved reports (``{"label:data": {"summary", "examples"}}``) scored again from their outputs (``catalog``:
+    as ``EvalSettings.catalog``, applied to every report whose summary does not name one)."""
+    from finetune.dataset import read_jsonl
+
+    out: dict[str, Any] = {}
+    for key, report in reports.items():
+        data = key.partition(":")[2]
+        rows = {r["id"]: r for r in read_jsonl(data)}
+        known = report["summary"].get("catalog")
+        vocab, used = catalog_vocabulary(data, known if known and catalog == "auto" else catalog)
+        scored = [score_example(rows[e["id"]], e["output"], vocab) for e in report["examples"]]
+        summary = {**{k: v for k, v in report["summary"].items() if k in ("model", "adapter", "data", "backend",
+                                                                            "seconds")},
+                   **summarize(scored), "catalog": used, "rescored": True}
+        out[key] = {"summary": summary, "examples": scored}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     enforce_offline()
     setup_logging()
     s = load_settings(EvalSettings, sys.argv[1:] if argv is None else argv, prog="finetune.evaluate")
+    if s.rescore:
+        reports = rescore(json.loads(Path(s.rescore).read_text()), s.catalog)
+        for report in reports.values():
+            print(json.dumps({k: v for k, v in report["summary"].items() if k != "by_subkind"}), flush=True)
+        Path(s.out or s.rescore).write_text(json.dumps(reports, indent=1, ensure_ascii=False))
+        return 0
     if s.backend == "transformers":
         model: Any = load_transformers_chat(s.adapter, s.base_model, s.device, s.max_new_tokens)
     else:
@@ -356,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--compare-base needs the transformers backend")
         models["base"] = model.without_adapter()
     reports: dict[str, Any] = {}
-    for data in [d.strip() for d in s.data.split(",") if d.strip()]:
+    files = [d.strip() for d in s.data.split(",") if d.strip()]
+    catalogs = [c.strip() for c in s.catalog.split(",")]
+    if len(catalogs) not in (1, len(files)):
+        raise SystemExit(f"--catalog: give one value or one per --data file ({len(files)}), got {len(catalogs)}")
+    for data, catalog_arg in zip(files, catalogs * len(files) if len(catalogs) == 1 else catalogs):
         rows = read_jsonl(data)
         if s.sample and s.sample < len(rows):
             import random
@@ -365,10 +429,11 @@ def main(argv: list[str] | None = None) -> int:
             rows = [rows[i] for i in keep]
         if s.limit:
             rows = rows[: s.limit]
+        vocab, catalog = catalog_vocabulary(data, catalog_arg)
         for label, m in models.items():
-            report = evaluate(m, rows, batch_size=s.batch_size, progress=True)
+            report = evaluate(m, rows, batch_size=s.batch_size, progress=True, vocab=vocab)
             report["summary"].update(model=label, adapter=s.adapter if label == "tuned" else "none", data=data,
-                                     backend=s.backend)
+                                     backend=s.backend, catalog=catalog)
             reports[f"{label}:{data}"] = report
             print(json.dumps({k: v for k, v in report["summary"].items() if k != "by_subkind"}), flush=True)
     if s.out:

@@ -26,11 +26,14 @@ HEADLINE = ("tool_choice_accuracy", "tool_args_accuracy", "tool_args_accuracy_ch
 def eval_table(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{"tuned:<data>": summary}`` -> ``{"tuned / demo": {headline metrics}}`` (data named by its folder)."""
     out = {}
+    real_sets = {key.partition(":")[2] for key in reports if "real" in key.partition(":")[2]}
     for key, rep in reports.items():
         label, _, data = key.partition(":")
         name = "real catalog" if "real" in data else "demo catalog"
+        if name == "real catalog" and len(real_sets) > 1:  # several real-catalog test sets: named by folder
+            name = f"{name} ({Path(data).parent.name})"
         s = rep["summary"] if "summary" in rep else rep
-        out[f"{label} / {name}"] = {k: s.get(k) for k in HEADLINE}
+        out[f"{label} / {name}"] = {**{k: s.get(k) for k in HEADLINE}, "backend": s.get("backend")}
     return out
 
 
@@ -59,14 +62,15 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         f"({train.get('seconds_per_step')} s/step); loss {_num(train.get('first_loss'))} -> {_num(train.get('final_loss'))}"
         f"; weights stored as {meta.get('weights_dtype', 'float32')}",
         "",
-        "## Held-out scores (greedy decoding, transformers; `python -m finetune.evaluate`)",
+        "## Held-out scores (greedy decoding; `python -m finetune.evaluate`)",
         "",
-        "| model / test set | n | tool choice | tool + arguments | + agent's price check | faithful answers | refusals "
-        "| injection in results resisted |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model / test set | backend | n | tool choice | tool + arguments | as the agent sends them | faithful answers "
+        "| refusals | injection in results resisted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, s in rows.items():
-        lines.append(f"| {key} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} | {_pct(s.get('tool_args_accuracy'))} "
+        lines.append(f"| {key} | {s.get('backend') or '-'} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} "
+                     f"| {_pct(s.get('tool_args_accuracy'))} "
                      f"| {_pct(s.get('tool_args_accuracy_checked'))} | {_pct(s.get('answer_faithfulness'))} "
                      f"| {_pct(s.get('refusal_rate'))} | {_pct(s.get('injection_resisted'))} |")
     lines += [
@@ -74,7 +78,8 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         "Demo test split: products never seen in training (split by product) and guard phrasings held out by",
         "template. Real catalog: a dataset built the same way from the Kaggle file (`../shared/data/amazon.csv`),",
         "products the adapter never saw; nothing trained on it is shipped. Goals (issue 4): >= 95 % tool choice",
-        "with correct arguments and >= 98 % faithful answers. See docs/finetune.md for what is weak.",
+        "with correct arguments and >= 98 % faithful answers. \"As the agent sends them\": the same model outputs",
+        "after the agent's argument checks (`agent.arguments.vet_arguments`). See docs/finetune.md for what is weak.",
         "",
         "Files: `adapter_model.safetensors` + `adapter_config.json` (PEFT, transformers backend), `adapter.gguf`",
         "(llama.cpp backend), `manifest.json` (checksums, base model, recipe, data hash, metrics).",

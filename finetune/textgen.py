@@ -6,26 +6,16 @@ the tool call must carry, so the target is always consistent with what the user 
 from __future__ import annotations
 
 import random
-import re
 
 from data.demo import indian_grouping, western_grouping
+from data.names import spoken_name as humanize_category  # noqa: F401 - the dataset's spelling of a category
+from finetune.templates import BRAND_SYLLABLES_END, BRAND_SYLLABLES_MID, BRAND_SYLLABLES_START
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 # the same digit groupings the demo catalog generator writes
 indian_commas = indian_grouping  # 1234567 -> '12,34,567' (lakh/crore grouping)
 western_commas = western_grouping  # 1234567 -> '1,234,567'
-
-
-def humanize_category(leaf: str) -> str:
-    """'SmartWatches' -> 'smart watches', 'USBCables' -> 'USB cables', 'Over-Ear' -> 'over-ear'."""
-    text = leaf.replace("&", " and ").replace(",", " ")
-    words = []
-    for part in text.split():
-        for w in _CAMEL.split(part):
-            words.append(w if (len(w) > 1 and w.isupper()) else w.lower())
-    return " ".join(w for w in words if w)
 
 
 def _fmt_k(value: float) -> str:
@@ -114,3 +104,17 @@ def casing(rng: random.Random, text: str) -> str:
     if r < 0.8:
         return text[:1].upper() + text[1:]
     return text
+
+
+def brand_name(rng: random.Random) -> str:
+    """A made-up brand name in the shapes real brands take ("Voltaro", "ZENIQ", "NovaTek", "Kelvira 9")."""
+    head = rng.choice(BRAND_SYLLABLES_START)
+    tail = rng.choice(BRAND_SYLLABLES_MID) + rng.choice(BRAND_SYLLABLES_END)
+    shape = rng.random()
+    if shape < 0.5:
+        return head + tail
+    if shape < 0.7:
+        return (head + tail).upper()
+    if shape < 0.9:
+        return head + tail.capitalize()
+    return f"{head + tail} {rng.randint(1, 9)}"

@@ -394,10 +394,17 @@ def test_unknown_product_terms(tools, question, unknown):
 
 def test_model_tool_call_with_invented_numbers_uses_rules(tools):
     q = "Show me electric kettles under ₹1,500"
+    # an optional filter with an invented number is dropped and the stated bound takes its place
     invented = {"name": "search_products", "arguments": {"query": "electric kettle", "max_price": 500}}
     out = make_agent(tools, model({q: invented})).answer(q)
+    assert out.path == "model" and out.tool_calls[0]["args"]["max_price"] == 1500
+    # a required number the question never states sends the call to the rules
+    qp = "What discount would an electric kettle priced ₹1,500 get, rated 4.1 with 2,000 ratings?"
+    bad = {"name": "predict_discount", "arguments": {"category": "electric kettle", "actual_price": 999,
+                                                     "rating": 4.1, "rating_count": 2000}}
+    out = make_agent(tools, model({qp: bad})).answer(qp)
     assert out.fallback_reason == "ungrounded_tool_args" and out.path == "fallback"
-    assert out.tool_calls[0]["args"]["max_price"] == 1500
+    assert out.tool_calls[0]["args"]["actual_price"] == 1500
     stated = {"name": "search_products", "arguments": {"query": "electric kettle", "max_price": 1500, "top_k": 3}}
     out = make_agent(tools, model({q: stated})).answer(q)
     assert out.path == "model" and out.tool_calls[0]["args"]["max_price"] == 1500

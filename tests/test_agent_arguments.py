@@ -1,9 +1,13 @@
-"""agent.arguments: price bounds read from the question's wording, and the agent applying them to model calls."""
+"""agent.arguments: model tool arguments checked against the question's wording (price bounds, counts, result
+numbers) and the catalog's names, and the agent applying the checks to model calls."""
 from __future__ import annotations
 
 import pytest
 
-from agent.arguments import PriceBound, check_price_bounds, price_bounds
+from agent.arguments import (PriceBound, brand_phrase, check_counts, check_price_bounds, check_query,
+                             check_rating_count, price_bounds, resolve_names, stated_counts, stated_top_k,
+                             vet_arguments)
+from agent.router import CatalogVocabulary
 
 
 @pytest.mark.parametrize("question, bounds", [
@@ -47,10 +51,95 @@ def test_range_is_completed_only_from_a_stated_range():
 
 
 def test_numbers_the_question_does_not_bound_are_left_alone():
-    args = {"query": "x", "min_price": 250}
+    args = {"query": "x", "min_price": 250, "max_price": 900}
     assert check_price_bounds(args, "mouse 250 dpi under ₹900") == (args, [])
-    assert check_price_bounds({"query": "x"}, "under ₹900") == ({"query": "x"}, [])
     assert PriceBound(1.0, "min").in_range is False
+    # a bare number after a direction word is not money: never added ("rated at least 4.1")
+    assert check_price_bounds({"query": "x"}, "mouse rated at least 4.1") == ({"query": "x"}, [])
+
+
+def test_a_stated_money_bound_the_call_lacks_is_added():
+    fixed, changes = check_price_bounds({"query": "x"}, "data cable within 350/- with 1000+ ratings")
+    assert fixed == {"query": "x", "max_price": 350} and changes
+    fixed, _ = check_price_bounds({"query": "x", "max_price": 5000}, "kettles over 2k under ₹5,000")
+    assert fixed == {"query": "x", "max_price": 5000, "min_price": 2000}
+    # two bounds of one direction: ambiguous, nothing added
+    assert check_price_bounds({"query": "x"}, "under ₹500 or under ₹900")[1] == []
+
+
+@pytest.mark.parametrize("question, counts, tops", [
+    ("watches with at least 10k user reviews starting from 700 rs (6 results) please", [10000], [6]),
+    ("give me 8 earphones 3.5 stars and above upto 500 rs having 2,000+ customer ratings", [2000], [8]),
+    ("power banks upto ₹2,200 with over 1,000 user reviews, 4 options", [1000], [4]),
+    ("mixers min 1.5 lakh ratings, top 10", [150000], [10]),
+    ("show me 4.5 star phones", [], []),
+    ("show 2 budget cables asap", [], [2]),
+    ("show 3 stars and above pens", [], []),
+])
+def test_counts_and_result_numbers_read_from_the_wording(question, counts, tops):
+    assert stated_counts(question) == [float(c) for c in counts]
+    assert [t for t in stated_top_k(question) if t not in counts] == tops
+
+
+def test_counts_and_top_k_go_where_the_question_puts_them():
+    q = "get me power banks upto ₹2,200 with over 1,000 user reviews, 4 options"
+    fixed, changes = check_counts({"query": "power banks", "max_price": 2200, "min_rating_count": 4}, q)
+    assert fixed == {"query": "power banks", "max_price": 2200, "min_rating_count": 1000, "top_k": 4} and changes
+    misread = {"query": "w", "min_rating_count": 100000, "top_k": 6}
+    q2 = "watches with at least 10k user reviews (6 results)"
+    assert check_counts(misread, q2)[0] == {"query": "w", "min_rating_count": 10000, "top_k": 6}
+    right = {"query": "w", "min_rating_count": 10000, "top_k": 6}
+    assert check_counts(right, q2) == (right, [])
+    # two different counts stated: the model's choice stands
+    two = {"query": "w", "min_rating_count": 7}
+    assert check_counts(two, "with 100 reviews or 5,000 ratings")[0] == two
+
+
+def test_rating_count_of_a_discount_question_is_the_stated_one():
+    args = {"category": "smartphones", "actual_price": 17999, "rating": 4.1, "rating_count": 1900}
+    q = "which factors push the discount of a smartphones worth 17,999/- (4.1 stars, 19k customer ratings)?"
+    assert check_rating_count(args, q)[0]["rating_count"] == 19000
+    assert check_rating_count({**args, "rating_count": 19000}, q)[1] == []
+
+
+@pytest.fixture(scope="module")
+def vocab(demo_catalog):
+    return CatalogVocabulary.from_frame(demo_catalog.frame)
+
+
+def test_names_resolve_to_the_catalog(vocab):
+    brand = sorted(vocab.brands.values())[0]
+    # a category sent as a brand moves, written as the model wrote it
+    fixed, changes = resolve_names("catalog_stats", {"metric": "count", "brand": "SmartTelevisions"}, vocab)
+    assert fixed == {"metric": "count", "category": "SmartTelevisions"} and changes
+    # a typo'd category becomes the catalog's name; a spoken form stays spoken
+    fixed, _ = resolve_names("catalog_stats", {"metric": "count", "category": "GellInkRollerballPens"}, vocab)
+    assert fixed["category"] == "GelInkRollerballPens"
+    same = {"metric": "count", "category": "smart televisions"}
+    assert resolve_names("catalog_stats", same, vocab) == (same, [])
+    # a brand sent as a category moves to brand
+    fixed, _ = resolve_names("catalog_stats", {"metric": "avg_rating", "category": brand.lower()}, vocab)
+    assert fixed == {"metric": "avg_rating", "brand": brand}
+    # a search category that names nothing in the catalog is dropped; a real one stays
+    fixed, changes = resolve_names("search_products", {"query": "tv", "category": "under Rs 22000"}, vocab)
+    assert fixed == {"query": "tv"} and changes
+    kept = {"query": "tv", "category": "Electronics"}
+    assert resolve_names("search_products", kept, vocab) == (kept, [])
+    assert resolve_names("search_products", kept, CatalogVocabulary()) == (kept, [])
+
+
+def test_vet_drops_invented_optional_filters_and_rejects_invented_required_numbers(vocab):
+    sent, reason = vet_arguments("search_products", {"query": "smartwatches", "max_price": 5000, "min_rating": 4.5},
+                                 "Any smartwatches 4.5★ and up!", vocab)
+    assert reason is None and sent == {"query": "smartwatches", "min_rating": 4.5}
+    # a misread "48K" is dropped, then the stated bound takes its place
+    sent, _ = vet_arguments("search_products", {"query": "smart tv", "max_price": 4800},
+                            "smart tv <= Rs 48K", vocab)
+    assert sent == {"query": "smart tv", "max_price": 48000}
+    args = {"category": "kettle", "actual_price": 999, "rating": 4.1, "rating_count": 500}
+    assert vet_arguments("predict_discount", args, "kettle at ₹1,299 rated 4.1 with 500 ratings")[1] == \
+        "ungrounded_tool_args"
+    assert vet_arguments("search_products", {"query": "x", "top_k": 1000}, "x")[1] == "invalid_tool_call"
 
 
 def test_agent_applies_the_check_to_model_search_calls(demo_catalog):
@@ -69,3 +158,25 @@ def test_agent_applies_the_check_to_model_search_calls(demo_catalog):
     assert out.path == "model"
     args = out.tool_calls[0]["args"]
     assert args.get("min_price") == 1500 and "max_price" not in args
+
+
+@pytest.mark.parametrize("question, brand, phrase", [
+    ("What do customers say about the Auralis Plus 950 smartwatch?", "Auralis", "Auralis Plus 950 smartwatch"),
+    ("Need FYA Handheld Vacuum under rs 3000 budget", "FYA", "FYA Handheld Vacuum"),
+    ("get me 3M notepads and memo books with at least 1,000 ratings", "3M", "3M notepads and memo books"),
+    ("Pigeon 1.5 litre kettle, 4.2 stars", "Pigeon", "Pigeon 1.5 litre kettle"),
+    ("classmate gel pens pls", "Classmate", "classmate gel pens"),
+    ("no brand here", "Auralis", None),
+])
+def test_brand_phrase(question, brand, phrase):
+    assert brand_phrase(question, brand) == phrase
+
+
+def test_a_query_that_drops_the_named_brand_takes_the_brand_phrase(vocab):
+    q = "What do customers say about the Auralis Plus 950 smartwatch?"
+    fixed, changes = check_query({"query": "customers"}, q, vocab)
+    assert fixed == {"query": "Auralis Plus 950 smartwatch"} and changes
+    kept = {"query": "Auralis Plus 950 smartwatch"}
+    assert check_query(kept, q, vocab) == (kept, [])
+    typo = {"query": "Auralsi smartwatch"}  # the brand is there, misspelt: left alone
+    assert check_query(typo, q, vocab) == (typo, [])

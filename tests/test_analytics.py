@@ -52,6 +52,9 @@ def test_averages_skip_missing_values_and_filters_apply(tiny):
     assert out["rows"] == []
     out = catalog_stats(tiny, CatalogStatsArgs(metric="total_ratings", brand="acme"))
     assert out["overall"] == 1100.0
+    # a category as people write it matches the catalog's CamelCase level ("USB cables" = USBCables)
+    for spoken in ("USB cables", "usb cable", "smart watches"):
+        assert catalog_stats(tiny, CatalogStatsArgs(metric="count", category=spoken))["overall"] >= 1, spoken
 
 
 def test_price_bands_order_and_top_n(tiny):

@@ -37,6 +37,22 @@ def test_splits_are_product_disjoint_and_both_used(demo_examples):
         assert (kind, "train") in kinds and (kind, "test") in kinds
 
 
+def test_open_vocabulary_kinds_are_split_by_name(demo_catalog):
+    """Tool calls also name kinds/brands outside the demo catalog; no kind appears in both splits."""
+    from finetune.templates import EXTRA_CATEGORIES
+    from finetune.textgen import humanize_category
+
+    examples = build_examples(demo_catalog.products, seed=7, test_fraction=0.25, sizes=DatasetSizes().scaled(0.4))
+    forms = {f.lower(): c for c in EXTRA_CATEGORIES for f in (c, humanize_category(c))}
+    seen: dict[str, set[str]] = {"train": set(), "test": set()}
+    for e in examples:
+        if e.kind == "tool_call" and e.subkind in ("predict", "explain", "stats"):
+            kind = forms.get(str(e.expected["arguments"].get("category", "")).lower())
+            if kind:
+                seen[e.split].add(kind)
+    assert seen["train"] and seen["test"] and not seen["train"] & seen["test"]
+
+
 def test_targets_parse_and_validate(demo_examples):
     for e in demo_examples:
         msgs = e.messages
@@ -254,6 +270,28 @@ def test_evaluate_cli_with_fake_model(tmp_path, monkeypatch, demo_catalog_path):
     summary = next(iter(report.values()))["summary"]
     assert summary["tool_args_accuracy"] == 1.0 and summary["answer_faithfulness"] == 1.0
     assert summary["refusal_rate"] == 1.0 and summary["answer_exact_match"] == 1.0
+    # the agent's checks never break a right call; the catalog comes from the dataset manifest
+    assert summary["tool_args_accuracy_checked"] == 1.0 and summary["catalog"] == str(demo_catalog_path)
+    # saved outputs re-scored without a model give the same figures
+    again = tmp_path / "rescored.json"
+    assert ev.main(["--rescore", str(out), "--out", str(again)]) == 0
+    redone = next(iter(json.loads(again.read_text()).values()))["summary"]
+    assert redone["rescored"] is True
+    assert {k: redone[k] for k in ("n", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness")} \
+        == {k: summary[k] for k in ("n", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness")}
+
+
+def test_checked_score_applies_the_agents_name_check(demo_catalog):
+    from agent.router import CatalogVocabulary
+
+    vocab = CatalogVocabulary.from_frame(demo_catalog.frame)
+    row = _row("tool_call", "stats", "", {"tool": "catalog_stats",
+                                          "arguments": {"metric": "count", "category": "SmartTelevisions"}})
+    row["messages"][1]["content"] = "how many SmartTelevisions do we list"
+    output = format_tool_call("catalog_stats", {"metric": "count", "brand": "SmartTelevisions"})
+    assert score_example(row, output)["args_ok_checked"] is False  # no catalog: no name check
+    scored = score_example(row, output, vocab)
+    assert scored["args_ok"] is False and scored["args_ok_checked"] is True
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -458,7 +496,7 @@ def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, de
         assert v.dtype == np.float16
         np.testing.assert_allclose(v.astype(np.float32), before[k], rtol=2e-3, atol=1e-4)
     card = (out / "card.md").read_text()
-    assert "| tuned / demo catalog | 10 | 90.0 % | 50.0 % | - | 100.0 % |" in card
+    assert "| tuned / demo catalog | - | 10 | 90.0 % | 50.0 % | - | 100.0 % |" in card
     with pytest.raises(ConfigError, match="dtype"):
         ship(src, tmp_path / "bad", None, export_gguf=False, dtype="int4")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from data.names import category_matches
 from tools.specs import CatalogStatsArgs
 
 # Upper bounds (exclusive) of the price bands, in rupees, on the selling (discounted) price.
@@ -81,7 +82,8 @@ def catalog_stats(catalog_frame: pd.DataFrame, args: CatalogStatsArgs) -> dict[s
     filters: dict[str, str] = {}
     if args.category:
         filters["category"] = args.category
-        products = products[products["category"].str.contains(args.category, case=False, regex=False, na=False)]
+        wanted = args.category
+        products = products[products["category"].fillna("").map(lambda path: category_matches(path, wanted))]
     if args.brand:
         filters["brand"] = args.brand
         products = products[products["brand"].str.casefold() == args.brand.casefold()]

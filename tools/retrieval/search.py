@@ -4,8 +4,8 @@ How a query is answered (:meth:`ProductSearch.search`):
 
 1. **Filters first, exactly.** ``max_price``/``min_price`` (on the discounted price, or the list price where a
    product has none), ``min_rating``, ``min_rating_count`` and ``category`` (case-insensitive; matches the
-   full ``A|B|C`` path text or any single level with spaces/punctuation ignored, so ``smart watches`` matches
-   ``SmartWatches``) become a boolean mask over products. A product with an unknown rating (or count) never
+   full ``A|B|C`` path text or any single level's name key, ``data.names``: case, spaces and punctuation
+   ignored, "&" read as "and", so ``smart watches`` matches ``SmartWatches``) become a boolean mask over products. A product with an unknown rating (or count) never
    passes a rating (count) filter. Only products in the mask are ranked, so no result can violate a filter.
 2. **Two rankings over every chunk.** Dense: cosine between the query embedding and every chunk (flat FAISS
    index, exhaustive). BM25: sparse Okapi BM25 over the same chunks. Each is reduced to products (the best
@@ -39,6 +39,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import ArtifactError, ValidationError
 from data.catalog import Catalog
+from data.names import category_matches, name_key
 from tools.retrieval.bm25 import BM25Index, tokenize
 from tools.retrieval.documents import Chunk
 from tools.retrieval.embeddings import QueryEmbedder, get_embedder, resolve_model
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "dense", "bm25"]
 SNIPPET_CHARS = 240
-_NORM = re.compile(r"[^a-z0-9]+")
 _SEGMENTS = re.compile(r"(?<=[.!?])\s+|\s*\|\s*|\s+—\s+")
 _HAS_WORD = re.compile(r"\w")
 _VARIANT_SUFFIX = re.compile(r"\s*\([^()]*\)\s*$")
@@ -61,10 +61,6 @@ def variant_key(name: str) -> str:
     parenthesised part, lower-case alphanumerics only."""
     stripped = _VARIANT_SUFFIX.sub("", name) or name
     return re.sub(r"[^a-z0-9]+", " ", stripped.lower()).strip()
-
-
-def _norm(text: str) -> str:
-    return _NORM.sub("", text.lower())
 
 
 @dataclass(frozen=True)
@@ -137,7 +133,7 @@ class ProductSearch:
         self._discount = np.array([np.nan if p.discount_percentage is None else p.discount_percentage
                                    for p in products], dtype="float64")
         self._category_lower = [p.category.lower() for p in products]
-        self._category_levels = [[_norm(level) for level in p.category.split("|")] for p in products]
+        self._category_levels = [[name_key(level) for level in p.category.split("|")] for p in products]
         self._category_cache: dict[str, np.ndarray] = {}
         self._variant_keys = [variant_key(p.product_name) for p in products]
         self._pid_to_index = {p.product_id: i for i, p in enumerate(products)}
@@ -171,12 +167,8 @@ class ProductSearch:
         return cached
 
     def category_matches(self, product_index: int, wanted: str) -> bool:
-        """The ``category`` filter: substring of the path, or of one level ignoring case/spaces/punctuation."""
-        text = wanted.strip().lower()
-        if text in self._category_lower[product_index]:
-            return True
-        key = _norm(wanted)
-        return bool(key) and any(key in level for level in self._category_levels[product_index])
+        """The ``category`` filter (``data.names.category_matches``: path text, or one level's name key)."""
+        return category_matches(self._category_lower[product_index], wanted, self._category_levels[product_index])
 
     # ------------------------------------------------------------------------------------------ ranking
     def _dense_chunk_scores(self, query: str) -> np.ndarray:
