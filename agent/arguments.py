@@ -10,6 +10,8 @@ call that the question does not state:
 * **Counts and result numbers** (:func:`check_counts`, :func:`check_rating_count`): a number the question
   attaches to reviews/ratings is the rating count ("19k customer ratings" is 19000, not 1900), one it attaches
   to "top / show / results" is ``top_k``.
+* **Ranking** (:func:`check_order`): "lowest / least / bottom ..." groups ascending, "highest / most / top ..."
+  descending.
 * **Catalog names** (:func:`resolve_names`): a category or brand the catalog does not have under that name,
   a typo ("GellInkRollerballPens"), a category sent as a brand or the other way round, a search category
   that names nothing in the catalog.
@@ -199,6 +201,27 @@ def check_rating_count(arguments: dict[str, Any], question: str) -> tuple[dict[s
     return {**arguments, "rating_count": counts[0]}, [f"rating_count={have:g} -> {counts[0]} (stated)"]
 
 
+_ASC_RE = re.compile(r"\b(lowest|least|bottom|cheapest|smallest|worst|fewest|minimum)\b", re.I)
+_DESC_RE = re.compile(r"\b(highest|most|top|biggest|largest|best|deepest|costliest|priciest|maximum|greatest)\b",
+                      re.I)
+
+
+def check_order(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """``catalog_stats`` groups ranked the way the question asks: "lowest / least / bottom / cheapest ..." is
+    ascending, "highest / most / top / best ..." descending; a question with words of both kinds, or neither,
+    keeps the model's order."""
+    if arguments.get("group_by") in (None, "none"):
+        return arguments, []
+    asc, desc = bool(_ASC_RE.search(question)), bool(_DESC_RE.search(question))
+    if asc == desc:
+        return arguments, []
+    want = "asc" if asc else "desc"
+    have = arguments.get("order") or "desc"
+    if have == want:
+        return arguments, []
+    return {**arguments, "order": want}, [f"order {have} -> {want} (as worded)"]
+
+
 def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary) -> tuple[dict[str, Any], list[str]]:
     """``catalog_stats`` / ``search_products`` arguments with category and brand as the catalog names them, plus
     what changed.
@@ -321,7 +344,7 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
                      vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], list[str]]:
     """A model's (valid, grounded) tool arguments after every check of this module, plus what changed."""
     changes: list[str] = []
-    checks = {"search_products": (check_price_bounds, check_counts),
+    checks = {"search_products": (check_price_bounds, check_counts), "catalog_stats": (check_order,),
               "predict_discount": (check_rating_count,), "explain_discount": (check_rating_count,)}
     for check in checks.get(name, ()):
         arguments, fixed = check(arguments, question)

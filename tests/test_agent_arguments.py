@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.arguments import (PriceBound, brand_phrase, check_counts, check_price_bounds, check_query,
+from agent.arguments import (PriceBound, brand_phrase, check_counts, check_order, check_price_bounds, check_query,
                              check_rating_count, price_bounds, resolve_names, stated_counts, stated_top_k,
                              vet_arguments)
 from agent.router import CatalogVocabulary
@@ -180,3 +180,20 @@ def test_a_query_that_drops_the_named_brand_takes_the_brand_phrase(vocab):
     assert check_query(kept, q, vocab) == (kept, [])
     typo = {"query": "Auralsi smartwatch"}  # the brand is there, misspelt: left alone
     assert check_query(typo, q, vocab) == (typo, [])
+
+
+@pytest.mark.parametrize("question, order", [
+    ("Cheapest categories on average please", "asc"),
+    ("which brands discount the least on average", "asc"),
+    ("bottom 10 categories by avg discount", "asc"),
+    ("Show most expensive categories on average", "desc"),
+    ("highest discount in each category", "desc"),
+    ("average rating by category", None),          # no ranking word: the model's order stands
+    ("top 3 cheapest brands", None),               # words of both kinds: the model's order stands
+])
+def test_stats_ranking_follows_the_wording(question, order):
+    args = {"metric": "avg_price", "group_by": "category", "order": "asc"}
+    fixed, _ = check_order(args, question)
+    assert fixed["order"] == (order or "asc")
+    ungrouped = {"metric": "avg_price", "order": "asc"}
+    assert check_order(ungrouped, "cheapest products on average") == (ungrouped, [])
