@@ -29,7 +29,7 @@ from typing import Any
 
 from agent.guard import ungrounded_arguments
 from agent.protocol import UNIT_SCALE
-from agent.router import CatalogVocabulary
+from agent.router import ASCENDING_WORDS, CatalogVocabulary
 from agent.tools import validate_args
 from core.errors import ValidationError
 from data.names import spoken_name
@@ -201,7 +201,7 @@ def check_rating_count(arguments: dict[str, Any], question: str) -> tuple[dict[s
     return {**arguments, "rating_count": counts[0]}, [f"rating_count={have:g} -> {counts[0]} (stated)"]
 
 
-_ASC_RE = re.compile(r"\b(lowest|least|bottom|cheapest|smallest|worst|fewest|minimum)\b", re.I)
+_ASC_RE = re.compile(rf"\b({'|'.join(ASCENDING_WORDS + ('minimum',))})\b", re.I)
 _DESC_RE = re.compile(r"\b(highest|most|top|biggest|largest|best|deepest|costliest|priciest|maximum|greatest)\b",
                       re.I)
 
@@ -276,9 +276,7 @@ def vet_arguments(name: str, arguments: dict[str, Any], question: str,
     except ValidationError as exc:
         log.info("model tool call invalid: %s %s", exc, exc.details)
         return arguments, "invalid_tool_call"
-    arguments, fixed = repair_arguments(name, arguments, question, vocab)
-    if fixed:
-        log.info("model tool arguments repaired: %s", fixed)
+    arguments, _ = repair_arguments(name, arguments, question, vocab)
     invented = ungrounded_arguments(arguments, question)
     if invented:
         fields = TOOL_ARGS[name].model_fields
@@ -288,9 +286,7 @@ def vet_arguments(name: str, arguments: dict[str, Any], question: str,
         log.info("dropped filters with numbers the question does not state: %s",
                  {k: arguments[k] for k in invented})
         arguments = {k: v for k, v in arguments.items() if k not in invented}
-        arguments, fixed = repair_arguments(name, arguments, question, vocab)  # a stated bound may fill the gap
-        if fixed:
-            log.info("model tool arguments repaired: %s", fixed)
+        arguments, _ = repair_arguments(name, arguments, question, vocab)  # a stated bound may fill the gap
     return arguments, None
 
 
@@ -342,11 +338,9 @@ def check_query(arguments: dict[str, Any], question: str, vocab: CatalogVocabula
 
 def repair_arguments(name: str, arguments: dict[str, Any], question: str,
                      vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], list[str]]:
-    """A model's (valid, grounded) tool arguments after every check of this module, plus what changed."""
+    """A model's (valid, grounded) tool arguments after every check of this module, plus what changed (logged)."""
     changes: list[str] = []
-    checks = {"search_products": (check_price_bounds, check_counts), "catalog_stats": (check_order,),
-              "predict_discount": (check_rating_count,), "explain_discount": (check_rating_count,)}
-    for check in checks.get(name, ()):
+    for check in _QUESTION_CHECKS.get(name, ()):
         arguments, fixed = check(arguments, question)
         changes += fixed
     if vocab is not None:
@@ -355,4 +349,11 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
         if name == "search_products":
             arguments, fixed = check_query(arguments, question, vocab)
             changes += fixed
+    if changes:
+        log.info("model tool arguments repaired: %s", changes)
     return arguments, changes
+
+
+# the checks that read only the question, per tool (the catalog checks follow them in repair_arguments)
+_QUESTION_CHECKS = {"search_products": (check_price_bounds, check_counts), "catalog_stats": (check_order,),
+                    "predict_discount": (check_rating_count,), "explain_discount": (check_rating_count,)}

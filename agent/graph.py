@@ -81,6 +81,14 @@ class _Timeout(Exception):
     pass
 
 
+def _capped_top_k(name: str, args: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A search call's ``top_k`` capped by the request's (the request's when the call has none or a bad one)."""
+    if name == "search_products":
+        k = args.get("top_k")
+        args["top_k"] = min(k, limit) if isinstance(k, int) and k > 0 else limit
+    return args
+
+
 @dataclass
 class MarketingAgent:
     """Answers questions with the LLM and the tools; every request is bounded and falls back when needed."""
@@ -220,15 +228,11 @@ class MarketingAgent:
             if (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS) or is_refusal:
                 return {"messages": messages, "draft": text, "pending_call": None}
             return self._rules_call(state, messages, "no_tool_call")
-        args = dict(call.arguments)
-        if call.name == "search_products":  # the request's top_k caps the model's, before and after the checks
-            k = args.get("top_k")
-            args["top_k"] = min(k, state["top_k"]) if isinstance(k, int) and k > 0 else state["top_k"]
+        args = _capped_top_k(call.name, dict(call.arguments), state["top_k"])
         args, rejected = vet_arguments(call.name, args, question, self.vocab)
         if rejected:
             return self._rules_call(state, messages, rejected)
-        if call.name == "search_products":
-            args["top_k"] = min(args.get("top_k") or state["top_k"], state["top_k"])
+        args = _capped_top_k(call.name, args, state["top_k"])  # the checks may set the number the question asks for
         return {"messages": messages, "pending_call": {"name": call.name, "arguments": args, "origin": "model"}}
 
     def _rules_call(self, state: AgentState, messages: list[dict[str, str]], reason: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from agent.protocol import UNIT_SCALE, ToolCall
-from data.names import NameIndex, category_matches, name_key, singular
+from data.names import CategoryFilter, NameIndex, name_key, singular
 
 _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9'+-]*|\d+[A-Za-z]+[A-Za-z0-9]*")
@@ -93,8 +93,9 @@ class CatalogVocabulary:
         return None
 
     def has_category(self, text: str) -> bool:
-        """Whether the tools' category filter (``data.names.category_matches``) matches any product."""
-        return any(category_matches(path, text, keys) for path, keys in self.category_paths)
+        """Whether the tools' category filter (``data.names.CategoryFilter``) matches any product."""
+        wanted = CategoryFilter.of(text)
+        return any(wanted.matches(path, keys) for path, keys in self.category_paths)
 
     def match_brand(self, text: str) -> str | None:
         for word in _WORD_RE.findall(text):
@@ -240,6 +241,11 @@ def _search_call(question: str, vocab: CatalogVocabulary, top_k: int) -> ToolCal
     return ToolCall("search_products", call_args)
 
 
+# words that rank groups lowest first ("bottom 3 brands by rating"); agent.arguments.check_order reads the same
+ASCENDING_WORDS = ("lowest", "least", "worst", "bottom", "smallest", "fewest", "cheapest")
+_ASCENDING_RE = re.compile(rf"\b({'|'.join(ASCENDING_WORDS)})\b")
+
+
 def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
     q = question.lower()
     if re.search(r"\b(how many|number of|count)\b", q) and not re.search(r"\b(ratings|reviews)\b", q):
@@ -276,7 +282,7 @@ def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
     m = re.search(r"\b(?:top|first|bottom)\s+(\d{1,2})\b", q)
     if m:
         args["top_n"] = max(1, min(50, int(m.group(1))))
-    if re.search(r"\b(lowest|least|worst|bottom|smallest|fewest|cheapest)\b", q):
+    if _ASCENDING_RE.search(q):
         args["order"] = "asc"
     return ToolCall("catalog_stats", args)
 

@@ -80,12 +80,27 @@ class NameIndex:
         return self.names[close[0]] if close else None
 
 
+@dataclass(frozen=True)
+class CategoryFilter:
+    """The category filter of the tools for one wanted text: it matches a path when the text is part of the
+    ``A|B|C`` path text, or its key is part of one level's key ("smart watch" matches ``SmartWatches``, "kettle
+    and toaster" ``Kettle&ToasterSets``). Built once per wanted text, applied to many paths."""
+
+    text: str  # lower-cased, stripped
+    key: str  # name_key
+
+    @classmethod
+    def of(cls, wanted: str) -> "CategoryFilter":
+        return cls(wanted.strip().lower(), name_key(wanted))
+
+    def matches(self, path: str, level_keys: list[str] | None = None) -> bool:
+        """``level_keys`` (the path's level keys) may be passed precomputed."""
+        if self.text in path.lower():
+            return True
+        levels = level_keys if level_keys is not None else [name_key(level) for level in path.split("|")]
+        return bool(self.key) and any(self.key in level for level in levels)
+
+
 def category_matches(path: str, wanted: str, level_keys: list[str] | None = None) -> bool:
-    """The category filter of the tools: ``wanted`` is part of the ``A|B|C`` path text, or its key is part of
-    one level's key ("smart watch" matches ``SmartWatches``, "kettle and toaster" ``Kettle&ToasterSets``).
-    ``level_keys`` (the path's level keys) may be passed precomputed."""
-    if wanted.strip().lower() in path.lower():
-        return True
-    key = name_key(wanted)
-    levels = level_keys if level_keys is not None else [name_key(level) for level in path.split("|")]
-    return bool(key) and any(key in level for level in levels)
+    """:class:`CategoryFilter` for one path."""
+    return CategoryFilter.of(wanted).matches(path, level_keys)

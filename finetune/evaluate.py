@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import json
 import logging
 import math
@@ -143,7 +144,7 @@ def _user_question(messages: list[dict[str, str]]) -> str:
 # ------------------------------------------------------------------------------------------------ scoring
 def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | None = None) -> dict[str, Any]:
     """Per-example flags for one model reply (see module docstring for the rules); ``vocab`` is the catalog the
-    agent's name check resolves against (None: price bounds only)."""
+    agent's name and query checks resolve against (None: only the checks that read the question alone)."""
     kind, exp = row["kind"], row["expected"]
     try:
         call = parse_tool_call(output)
@@ -202,7 +203,7 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
         "n": len(scored),
         "tool_choice_accuracy": _rate(tools, "tool_ok"),
         "tool_args_accuracy": _rate(tools, "args_ok"),
-        # the same after the agent's deterministic price-bound check (agent.arguments); the model's own
+        # the same as the agent sends them, after its checks (agent.arguments.vet_arguments); the model's own
         # figure is tool_args_accuracy
         "tool_args_accuracy_checked": _rate(tools, "args_ok_checked"),
         "answer_faithfulness": _rate(answers, "faithful"),
@@ -351,7 +352,6 @@ class EvalSettings(BaseAppSettings):
 def catalog_vocabulary(data: str | Path, catalog: str = "auto") -> tuple[CatalogVocabulary | None, str]:
     """The vocabulary of the catalog a test file was built from (see ``EvalSettings.catalog``) and its path."""
     from core.artifacts import load_manifest
-    from data.catalog import load_catalog
     from finetune.dataset import DATASET_KIND, DATASET_SCHEMA_VERSION
 
     path = catalog
@@ -369,7 +369,15 @@ def catalog_vocabulary(data: str | Path, catalog: str = "auto") -> tuple[Catalog
                         "(pass --catalog)", data)
     if not path or path == "none":
         return None, "none"
-    return CatalogVocabulary.from_frame(load_catalog(path).frame), path
+    return _vocabulary_of(str(Path(path).resolve())), path
+
+
+@functools.lru_cache(maxsize=4)
+def _vocabulary_of(path: str) -> CatalogVocabulary:
+    """One load per catalog file, however many test sets were built from it."""
+    from data.catalog import load_catalog
+
+    return CatalogVocabulary.from_frame(load_catalog(path).frame)
 
 
 def rescore(reports: dict[str, Any], catalog: str = "auto") -> dict[str, Any]:
@@ -391,6 +399,10 @@ def rescore(reports: dict[str, Any], catalog: str = "auto") -> dict[str, Any]:
     return out
 
 
+def _print_summary(report: dict[str, Any]) -> None:
+    print(json.dumps({k: v for k, v in report["summary"].items() if k != "by_subkind"}), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     from core.logging import setup_logging
     from core.offline import enforce_offline
@@ -402,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     if s.rescore:
         reports = rescore(json.loads(Path(s.rescore).read_text()), s.catalog)
         for report in reports.values():
-            print(json.dumps({k: v for k, v in report["summary"].items() if k != "by_subkind"}), flush=True)
+            _print_summary(report)
         Path(s.out or s.rescore).write_text(json.dumps(reports, indent=1, ensure_ascii=False))
         return 0
     if s.backend == "transformers":
@@ -435,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             report["summary"].update(model=label, adapter=s.adapter if label == "tuned" else "none", data=data,
                                      backend=s.backend, catalog=catalog)
             reports[f"{label}:{data}"] = report
-            print(json.dumps({k: v for k, v in report["summary"].items() if k != "by_subkind"}), flush=True)
+            _print_summary(report)
     if s.out:
         Path(s.out).parent.mkdir(parents=True, exist_ok=True)
         Path(s.out).write_text(json.dumps(reports, indent=1, ensure_ascii=False))

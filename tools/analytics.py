@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from data.names import category_matches
+from data.names import CategoryFilter
 from tools.specs import CatalogStatsArgs
 
 # Upper bounds (exclusive) of the price bands, in rupees, on the selling (discounted) price.
@@ -82,8 +82,8 @@ def catalog_stats(catalog_frame: pd.DataFrame, args: CatalogStatsArgs) -> dict[s
     filters: dict[str, str] = {}
     if args.category:
         filters["category"] = args.category
-        wanted = args.category
-        products = products[products["category"].fillna("").map(lambda path: category_matches(path, wanted))]
+        wanted = CategoryFilter.of(args.category)
+        products = products[products["category"].fillna("").map(wanted.matches)]
     if args.brand:
         filters["brand"] = args.brand
         products = products[products["brand"].str.casefold() == args.brand.casefold()]

@@ -39,7 +39,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from core.errors import ArtifactError, ValidationError
 from data.catalog import Catalog
-from data.names import category_matches, name_key
+from data.names import CategoryFilter, name_key
 from tools.retrieval.bm25 import BM25Index, tokenize
 from tools.retrieval.documents import Chunk
 from tools.retrieval.embeddings import QueryEmbedder, get_embedder, resolve_model
@@ -160,15 +160,14 @@ class ProductSearch:
         cached = self._category_cache.get(key)
         if cached is None:
             n = len(self.index.products)
-            cached = np.fromiter((self.category_matches(i, wanted) for i in range(n)), dtype=bool, count=n)
+            wanted_filter = CategoryFilter.of(wanted)
+            cached = np.fromiter((wanted_filter.matches(self._category_lower[i], self._category_levels[i])
+                                  for i in range(n)), dtype=bool, count=n)
             if len(self._category_cache) >= 256:
                 self._category_cache.clear()
             self._category_cache[key] = cached
         return cached
 
-    def category_matches(self, product_index: int, wanted: str) -> bool:
-        """The ``category`` filter (``data.names.category_matches``: path text, or one level's name key)."""
-        return category_matches(self._category_lower[product_index], wanted, self._category_levels[product_index])
 
     # ------------------------------------------------------------------------------------------ ranking
     def _dense_chunk_scores(self, query: str) -> np.ndarray:
