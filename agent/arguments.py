@@ -1,22 +1,28 @@
 """The agent's checks of a model's tool arguments against the question and the catalog (:func:`vet_arguments`).
 
 The tuned 135M model picks the right tool and copies numbers well; what it still gets wrong is fixed here where
-the question or the catalog says plainly what was meant (docs/finetune.md). No check ever puts a number in a
-call that the question does not state:
+the question (read by ``agent.stated``) or the catalog says plainly what was meant (docs/finetune.md). No check
+ever puts a number in a call that the question does not state:
 
-* **Price bounds** (:func:`check_price_bounds`): the direction of a bound ("more than ₹1,400" sent as
-  ``max_price``) as the question words it; the other end of a stated range ("₹500 to ₹600"); a bound written as
-  money that the call lacks ("within 350/-").
-* **Counts and result numbers** (:func:`check_counts`, :func:`check_rating_count`): a number the question
-  attaches to reviews/ratings is the rating count ("19k customer ratings" is 19000, not 1900), one it attaches
-  to "top / show / results" is ``top_k``.
-* **Ranking** (:func:`check_order`): "lowest / least / bottom ..." groups ascending, "highest / most / top ..."
-  descending.
-* **Catalog names** (:func:`resolve_names`): a category or brand the catalog does not have under that name,
-  a typo ("GellInkRollerballPens"), a category sent as a brand or the other way round, a search category
-  that names nothing in the catalog.
-* **Invented numbers** (:func:`vet_arguments`): an optional filter whose number the question never states is
-  dropped; a required one sends the call to the rules (``agent.router``).
+* **Price bounds** (:func:`check_price_bounds`, :func:`check_number_kinds`): the direction of a bound ("more
+  than ₹1,400" sent as ``max_price``) as the question words it; the other end of a stated range ("₹500 to ₹600");
+  a bound written as money that the call lacks ("within 350/-"); a bound whose number the question gives to
+  reviews, ratings or the result count is dropped.
+* **Counts, result numbers, ratings** (:func:`check_counts`, :func:`check_rating_count`, :func:`check_rating`):
+  a number the question attaches to reviews/ratings is the rating count ("19k customer ratings" is 19000, not
+  1900), one it attaches to "top / show / results" is ``top_k``, the one star rating it states is the rating.
+* **Order and grouping** (:func:`check_sort`, :func:`check_order`, :func:`check_group`): a search's ``sort_by``
+  as worded ("cheapest", "by rating"; one no word asks for is dropped); stats groups "lowest / least ..."
+  ascending, "highest / most ..." descending, grouped "by brand / per category" as worded.
+* **Catalog names** (:func:`resolve_names`, :func:`check_category`): a category or brand the catalog does not
+  have under that name, a typo ("GellInkRollerballPens"), a piece of the brand the question names ("Tron" for
+  "pTron"), a category sent as a brand or the other way round, a search category that names nothing in the
+  catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
+* **Search text** (:func:`check_query`, :func:`check_query_span`): a query that drops the brand the question
+  names, or covers only part of the product phrase it copies ("AGARO oven" of "AGARO oven toaster grills").
+* **Invalid or invented values** (:func:`vet_arguments`, :func:`salvage_arguments`): an optional argument that
+  breaks the tool's contract is dropped (a misspelt choice corrected), an optional filter whose number the
+  question never states is dropped; a required one of either kind sends the call to the rules (``agent.router``).
 """
 from __future__ import annotations
 
@@ -24,72 +30,19 @@ import difflib
 import logging
 import math
 import re
-from dataclasses import dataclass
+import typing
 from typing import Any
 
 from agent.guard import ungrounded_arguments
-from agent.protocol import UNIT_SCALE
 from agent.router import ASCENDING_WORDS, CatalogVocabulary
+from agent.stated import (SORT_WORDS, price_bounds, stated_category, stated_counts, stated_group, stated_ratings,
+                          stated_sort, stated_top_k, words_of_sorting)
 from agent.tools import validate_args
 from core.errors import ValidationError
 from data.names import spoken_name
 from tools.specs import TOOL_ARGS
 
 log = logging.getLogger(__name__)
-
-_NUM = r"(\d{1,3}(?:,\d{2,3})+|\d+(?:\.\d+)?)"
-_UNIT = r"(k|thousand|lakhs?|lacs?)\b"
-_AMOUNT = rf"(?:₹|\brs\.?|\binr)?\s*{_NUM}\s*(?:{_UNIT})?\s*(?:rupees|rs\b\.?|inr\b|/-)?"
-_AMOUNT_RE = re.compile(_AMOUNT, re.I)
-_RANGE_RE = re.compile(rf"(?:between\s+|from\s+)?{_AMOUNT}\s*(?:to|-|–|and)\s*{_AMOUNT}", re.I)
-_MAX_RE = re.compile(r"(?:\bunder|\bbelow|\bless than|\blower than|\bcheaper than|\bwithin|\bup ?to|\bupto|\bat most"
-                     r"|\bnot more than|\bno more than|\bnot above|\bnot over|\bmax(?:imum)?(?: price)?|\bbudget(?: of)?"
-                     r"|<=?|≤)\s*$", re.I)
-_MIN_RE = re.compile(r"(?:\bover|\babove|\bmore than|\bgreater than|\bhigher than|\bat least|\bstarting (?:from|at)"
-                     r"|\bfrom|\bmin(?:imum)?(?: price)?|\bcostlier than|\bpricier than|>=?|≥)\s*$", re.I)
-# words between a bound and its amount that do not change it ("under a budget of", "costing over rs")
-_GLUE_RE = re.compile(r"(?:\s*(?:a|the|of|price|priced|costing)\b)*\s*$", re.I)
-_MONEY_RE = re.compile(r"₹|\brs\b|\binr\b|rupees|/-|\d\s*(?:k|thousand|lakhs?|lacs?)\b", re.I)
-_NOT_PRICE_RE = re.compile(r"^\s*\+?\s*(?:user |customer )?(?:ratings\b|reviews?\b|reviewers|votes|stars?\b|★)", re.I)
-
-
-@dataclass(frozen=True)
-class PriceBound:
-    value: float
-    direction: str  # "min" | "max"
-    in_range: bool = False  # one end of a stated range ("₹500 to ₹600")
-    marked: bool = False  # written as money: ₹, rs, INR, rupees, /-, or a k/lakh amount
-
-
-def _amount(number: str, unit: str | None) -> float:
-    return float(number.replace(",", "")) * UNIT_SCALE.get((unit or "").lower(), 1.0)
-
-
-def price_bounds(question: str) -> list[PriceBound]:
-    """The price bounds a question states in words: "under ₹500" (max), "over 1.2k rupees" (min), and both ends
-    of a range ("₹500 to 600", "between 1,000 and 2,000"). Numbers followed by ratings/reviews/stars are not
-    prices; numbers without a direction word are ignored."""
-    text = question
-    out: list[PriceBound] = []
-    for m in _RANGE_RE.finditer(text):
-        tail = text[m.end():]
-        if _NOT_PRICE_RE.match(tail):
-            continue
-        lo, hi = _amount(m.group(1), m.group(2)), _amount(m.group(3), m.group(4))
-        if 0 < lo < hi:
-            out += [PriceBound(lo, "min", True), PriceBound(hi, "max", True)]
-            text = text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
-    for m in _AMOUNT_RE.finditer(text):
-        if not m.group(1) or _NOT_PRICE_RE.match(text[m.end():]):
-            continue
-        before = _GLUE_RE.sub("", text[max(0, m.start() - 40):m.start()])
-        marked = bool(_MONEY_RE.search(m.group(0)))
-        if _MAX_RE.search(before):
-            out.append(PriceBound(_amount(m.group(1), m.group(2)), "max", marked=marked))
-        elif _MIN_RE.search(before):
-            out.append(PriceBound(_amount(m.group(1), m.group(2)), "min", marked=marked))
-    return out
-
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=0.01, abs_tol=0.01)
@@ -143,21 +96,76 @@ def check_price_bounds(arguments: dict[str, Any], question: str) -> tuple[dict[s
     return out, changes
 
 
-_COUNT_RE = re.compile(rf"{_NUM}\s*(?:{_UNIT})?\s*\+?\s*(?:user |customer |buyer )?(?:ratings|reviews|reviewers|votes|raters)\b",
-                       re.I)
-_TOP_K_RE = re.compile(r"\b(?:top|show(?: me)?|list|give me|just|only)\s+(\d{1,2})\b(?![.,]\d|\s*(?:k\b|%|★|\+|stars?\b"
-                       r"|rs\b|rupees|inr\b|/-|lakh|thousand|(?:user |customer )?(?:ratings|reviews|reviewers)))"
-                       r"|\b(\d{1,2})\s+(?:results|options|items|products|picks|suggestions)\b", re.I)
+def check_number_kinds(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """``search_products`` price bounds whose number the question attaches to something else: "8 fast chargers
+    with more than 2000 customer ratings" sent as ``min_price`` 2000, "show 7" as ``max_price`` 7. Such a bound
+    is dropped unless the question also states that number as a price; :func:`check_price_bounds` then puts
+    the bound the question does state in its place."""
+    others = [*stated_counts(question), *stated_top_k(question), *(r.value for r in stated_ratings(question))]
+    prices = [b.value for b in price_bounds(question)]
+    out = dict(arguments)
+    changes: list[str] = []
+    for key in ("min_price", "max_price"):
+        value = out.get(key)
+        if isinstance(value, (int, float)) and any(_close(value, o) for o in others) \
+                and not any(_close(value, p) for p in prices):
+            del out[key]
+            changes.append(f"dropped {key}={value:g} (the question's number for something else)")
+    return (out, changes) if changes else (arguments, [])
 
 
-def stated_counts(question: str) -> list[float]:
-    """Rating counts the question states: "10k user reviews", "2,000+ customer ratings" (values, in order)."""
-    return [_amount(m.group(1), m.group(2)) for m in _COUNT_RE.finditer(question)]
+_PRICE_TALK = frozenset("mrp priced listed list price costing costs cost at with for of a an the rs inr".split())
 
 
-def stated_top_k(question: str) -> list[int]:
-    """How many results the question asks for: "top 10", "show 6", "(8 results)", "3 options"."""
-    return [int(m.group(1) or m.group(2)) for m in _TOP_K_RE.finditer(question)]
+def check_kind(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """The discount tools' ``category`` without the price words the model carried over from the wording around it
+    ("Case mrp" from "a Cases mrp ₹1,499")."""
+    category = arguments.get("category")
+    if not isinstance(category, str):
+        return arguments, []
+    words = category.split()
+    while len(words) > 1 and words[-1].lower() in _PRICE_TALK:
+        words.pop()
+    while len(words) > 1 and words[0].lower() in _PRICE_TALK:
+        words.pop(0)
+    kept = " ".join(words)
+    if kept == category.strip():
+        return arguments, []
+    return {**arguments, "category": kept}, [f"category {category!r} -> {kept!r}"]
+
+
+def check_rating(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """The star rating as the question states it: the discount tools' ``rating`` and a search ``min_rating``
+    become the question's one stated rating where they differ from it ("4.3 star" read as 4.7 from "4.7K
+    reviews"); a search that lacks the floor the question words ("4+ stars", "rated at least 4") gets it."""
+    ratings = stated_ratings(question)
+    key = "min_rating" if "rating" not in arguments else "rating"
+    if len(ratings) != 1:
+        return arguments, []
+    stated = ratings[0]
+    have = arguments.get(key)
+    if isinstance(have, (int, float)) and not isinstance(have, bool):
+        if _close(have, stated.value):
+            return arguments, []
+        return {**arguments, key: stated.value}, [f"{key}={have:g} -> {stated.value:g} (stated)"]
+    if key == "min_rating" and have is None and stated.floor:
+        return {**arguments, key: stated.value}, [f"added min_rating={stated.value:g} (stated)"]
+    return arguments, []
+
+
+def check_sort(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """A search ordered as the question words it: the one order it names ("cheapest", "price high to low", "by
+    rating", "biggest discount") replaces a missing or different ``sort_by``; an order the question has no word
+    for (``price_high`` for "ceiling fans in a budget of ₹2k") is dropped. Several orders: unchanged."""
+    have = arguments.get("sort_by") or "relevance"
+    want = stated_sort(question)
+    if want is not None and want != have:
+        return {**arguments, "sort_by": want}, [f"sort_by {have} -> {want} (as worded)"]
+    if want is None and have != "relevance" and not words_of_sorting(question):
+        out = dict(arguments)
+        del out["sort_by"]
+        return out, [f"dropped sort_by={have} (no word asks for it)"]
+    return arguments, []
 
 
 def check_counts(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
@@ -201,32 +209,87 @@ def check_rating_count(arguments: dict[str, Any], question: str) -> tuple[dict[s
     return {**arguments, "rating_count": counts[0]}, [f"rating_count={have:g} -> {counts[0]} (stated)"]
 
 
-_ASC_RE = re.compile(rf"\b({'|'.join(ASCENDING_WORDS + ('minimum',))})\b", re.I)
-_DESC_RE = re.compile(r"\b(highest|most|top|biggest|largest|best|deepest|costliest|priciest|maximum|greatest)\b",
-                      re.I)
+_ASC_WORDS = (*ASCENDING_WORDS, "minimum")
+_DESC_WORDS = ("highest", "most", "top", "biggest", "largest", "best", "deepest", "costliest", "priciest", "maximum",
+               "greatest")
+
+
+def _worded(question: str, words: tuple[str, ...]) -> bool:
+    """Whether the question has one of ``words``, or a typo of one ("loowest", "lwoest", "wort")."""
+    for word in re.findall(r"[a-z]+", question.lower()):
+        if word in words or (len(word) >= 4 and difflib.get_close_matches(word, words, n=1, cutoff=0.8)):
+            return True
+    return False
 
 
 def check_order(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
-    """``catalog_stats`` groups ranked the way the question asks: "lowest / least / bottom / cheapest ..." is
-    ascending, "highest / most / top / best ..." descending; a question with words of both kinds, or neither,
-    keeps the model's order."""
+    """``catalog_stats`` groups ranked the way the question asks: "lowest / least / bottom / cheapest ..." (or a
+    typo of one) is ascending, "highest / most / top / best ..." descending; an ascending order the question has
+    no word for goes back to the default (descending); words of both kinds keep the model's order."""
     if arguments.get("group_by") in (None, "none"):
         return arguments, []
-    asc, desc = bool(_ASC_RE.search(question)), bool(_DESC_RE.search(question))
-    if asc == desc:
-        return arguments, []
-    want = "asc" if asc else "desc"
+    asc, desc = _worded(question, _ASC_WORDS), _worded(question, _DESC_WORDS)
     have = arguments.get("order") or "desc"
+    if asc == desc:
+        if asc or have == "desc":
+            return arguments, []
+        out = {k: v for k, v in arguments.items() if k != "order"}
+        return out, [f"order {have} -> desc (no word asks for {have})"]
+    want = "asc" if asc else "desc"
     if have == want:
         return arguments, []
     return {**arguments, "order": want}, [f"order {have} -> {want} (as worded)"]
 
 
-def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary) -> tuple[dict[str, Any], list[str]]:
+def check_group(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """``catalog_stats`` grouped the way the question words it ("by brand", "per category", "by braand"): the one
+    grouping it names replaces a missing or different ``group_by``."""
+    want = stated_group(question)
+    have = arguments.get("group_by") or "none"
+    if want is None or want == have:
+        return arguments, []
+    return {**arguments, "group_by": want}, [f"group_by {have} -> {want} (as worded)"]
+
+
+def _question_brand(brand: str, question: str, vocab: CatalogVocabulary) -> str | None:
+    """The catalog brand the question names that ``brand`` is a piece or a typo of ("Tron" for "pTron", "Ulano" for
+    "Ulno"), or None."""
+    key = brand.lower().strip()
+    if not key:
+        return None
+    best, best_ratio = None, 0.0
+    for word in re.findall(r"[\w&'-]+", question):
+        known = vocab.brands.get(word.lower())
+        if not known or known.lower() == key:
+            continue
+        ratio = difflib.SequenceMatcher(None, key, known.lower()).ratio()
+        if (key in known.lower() or ratio >= 0.75) and ratio > best_ratio:
+            best, best_ratio = known, ratio
+    return best
+
+
+def check_category(name: str, arguments: dict[str, Any], question: str,
+                   vocab: CatalogVocabulary) -> tuple[dict[str, Any], list[str]]:
+    """A search or stats call that lacks the catalog category the question names as a place to look ("in
+    Home&Kitchen", "from the Electronics section"; :func:`agent.stated.stated_category`) gets it (a stats call
+    only when it filters by neither category nor brand)."""
+    if name not in ("search_products", "catalog_stats") or arguments.get("category"):
+        return arguments, []
+    if name == "catalog_stats" and arguments.get("brand"):
+        return arguments, []
+    category = stated_category(question, vocab.category_names)
+    if category is None:
+        return arguments, []
+    return {**arguments, "category": category}, [f"added category={category!r} (the question names it)"]
+
+
+def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary,
+                  question: str = "") -> tuple[dict[str, Any], list[str]]:
     """``catalog_stats`` / ``search_products`` arguments with category and brand as the catalog names them, plus
     what changed.
 
-    A category the tools' filter already matches is left as written (a broad "pens" means every kind of pen).
+    A stats brand that is a piece or a typo of the catalog brand the question names becomes that brand ("Tron" ->
+    "pTron"). A category the tools' filter already matches is left as written (a broad "pens" means every kind of pen).
     Otherwise the catalog name it is a typo or plural of replaces it, written as the model wrote it (the spoken
     form when it used spaces); a brand that is really a category moves to ``category`` and the other way round;
     a search category that names nothing in the catalog is dropped (it could only empty the results; the query
@@ -237,6 +300,11 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     out = dict(arguments)
     changes: list[str] = []
     brand = out.get("brand") if name == "catalog_stats" else None
+    if isinstance(brand, str) and brand.strip() and not vocab.brand_names.resolve(brand, fuzzy=False):
+        named = _question_brand(brand, question, vocab)
+        if named is not None:  # a piece or a typo of the brand the question names
+            out["brand"] = brand = named
+            changes.append(f"brand {arguments['brand']!r} -> {named!r} (the question names it)")
     if isinstance(brand, str) and brand.strip():
         known = vocab.brand_names.resolve(brand)
         if known is not None and known != brand:
@@ -263,19 +331,56 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     return out, changes
 
 
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The allowed strings of a ``Literal`` field (also inside ``Optional``), else ()."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(a for a in typing.get_args(annotation) if isinstance(a, str))
+    return tuple(c for arg in typing.get_args(annotation) for c in _choices(arg))
+
+
+def salvage_arguments(name: str, arguments: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:
+    """A call that breaks the tool's contract only in optional arguments, kept without them: a misspelt choice
+    becomes the allowed value it spells (``group_by`` "band" -> "brand"), any other bad optional value ("min_rating"
+    900, "top_k" 10000, an unknown argument) is dropped. None when a required argument is missing or bad."""
+    if error.required_fields or name not in TOOL_ARGS:
+        return None
+    fields = TOOL_ARGS[name].model_fields
+    out = dict(arguments)
+    for path in error.invalid_fields:
+        key = path.split(".")[0]
+        if key in fields and fields[key].is_required():
+            return None
+        value = out.pop(key, None)
+        choices = _choices(fields[key].annotation) if key in fields else ()
+        if isinstance(value, str) and choices:
+            close = difflib.get_close_matches(value.strip().lower(), choices, n=1, cutoff=0.75)
+            if close:
+                out[key] = close[0]
+    try:
+        validate_args(name, out)
+    except ValidationError:
+        return None
+    log.info("model tool call kept without its invalid optional arguments: %s -> %s", arguments, out)
+    return out
+
+
 def vet_arguments(name: str, arguments: dict[str, Any], question: str,
                   vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], str | None]:
     """A model's tool arguments as the agent sends them: ``(arguments, None)``, or ``(arguments, reason)`` when
     the call must go to the rules instead: invalid for the tool's contract (``invalid_tool_call``), or a
-    required number the question never states (``ungrounded_tool_args``). An optional filter with an invented
+    required number the question never states (``ungrounded_tool_args``). An invalid optional argument is dropped
+    or, for a misspelt choice, corrected (:func:`salvage_arguments`). An optional filter with an invented
     number (``max_price`` 5000 where the question names no price, 4800 where it says "48K") is dropped, the rest
     of the call kept. The checks of :func:`repair_arguments` run before (they only ever put stated numbers in
     place) and again after a drop (a stated bound fills the gap: "48K" -> 48000)."""
     try:
         validate_args(name, arguments)
     except ValidationError as exc:
-        log.info("model tool call invalid: %s %s", exc, exc.details)
-        return arguments, "invalid_tool_call"
+        salvaged = salvage_arguments(name, arguments, exc)
+        if salvaged is None:
+            log.info("model tool call invalid: %s %s", exc, exc.details)
+            return arguments, "invalid_tool_call"
+        arguments = salvaged
     arguments, _ = repair_arguments(name, arguments, question, vocab)
     invented = ungrounded_arguments(arguments, question)
     if invented:
@@ -336,6 +441,73 @@ def check_query(arguments: dict[str, Any], question: str, vocab: CatalogVocabula
     return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (the question names {brand!r})"]
 
 
+_SPAN_STOP = _PHRASE_STOP | frozenset(
+    "sorted ordered cheapest priciest costliest most best highest lowest biggest show just only top the a an on to "
+    "which who at near like i me my we our you is are do does can will should of rating ratings reviews".split())
+_UNIT_AFTER = re.compile(r"^(?:k|stars?|★|ratings?|reviews?|reviewers|votes|rs\.?|rupees|inr|/-|lakhs?|thousand|%)$",
+                         re.I)
+_TOKEN_RE = re.compile(r"\S+")
+_EDGE_PUNCT = ",.!?;:()\"'"
+MAX_SPAN_WORDS = 4
+
+
+# words that open a request before its product phrase ("Do we sell ...", "suggest budget ...")
+_LEAD_WORDS = frozenset(
+    "show find search list need suggest recommend get got want looking look help sell stock any some all me us do we "
+    "you i can could would please pls what which where are is there have has buy compare tell about".split())
+_LEAD_STOP = _SPAN_STOP | _LEAD_WORDS | frozenset(SORT_WORDS) | frozenset("rated highly cheap budget".split())
+MAX_LEAD_WORDS = 2
+
+
+def _opens_request(word: str) -> bool:
+    """Whether ``word`` is (or is a typo of: "Fnid", "Shiw") a word that opens a request or a filter."""
+    return word in _LEAD_STOP or (len(word) >= 4 and bool(difflib.get_close_matches(word, _LEAD_WORDS, n=1,
+                                                                                      cutoff=0.75)))
+
+
+def check_query_span(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """A search ``query`` that covers only part of the product phrase it copies runs on to the phrase's ends:
+    forward ("AGARO oven" from "AGARO oven toaster grills in the Home&Kitchen category", "boAt" from "boAt on-ear at
+    most Rs. 1,300") up to a filter or small word, punctuation, a price, or a number with a unit (at most
+    ``MAX_SPAN_WORDS`` words), and back ("electric krttle" from "suggest budget iBELLL electric krttle") over words
+    that do not open the request (at most ``MAX_LEAD_WORDS``). A query not copied word for word is left alone."""
+    query = arguments.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return arguments, []
+    raw = _TOKEN_RE.findall(question)
+    words = [t.strip(_EDGE_PUNCT).lower() for t in raw]
+    want = [w.strip(_EDGE_PUNCT).lower() for w in query.split()]
+    n = len(want)
+    starts = [i for i in range(len(words) - n + 1) if words[i:i + n] == want]
+    if len(starts) != 1:
+        return arguments, []  # not copied, or copied twice
+    start, end = starts[0], starts[0] + n
+    after: list[str] = []
+    if raw[end - 1].rstrip(_EDGE_PUNCT) == raw[end - 1]:  # the copy does not end at punctuation
+        for i in range(end, min(len(raw), end + MAX_SPAN_WORDS)):
+            token, word = raw[i], words[i]
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if not word or word in _SPAN_STOP or token[0] in "₹(<>" or re.search(r"[₹★+%]|/-", token) \
+                    or (re.search(r"\d", word) and (_UNIT_AFTER.match(nxt) or re.fullmatch(r"[\d.,]+k?", word) and
+                                                      "," in word)):
+                break
+            after.append(token.strip(_EDGE_PUNCT))
+            if token.rstrip(_EDGE_PUNCT) != token:
+                break
+        while after and after[-1].lower() in ("and", "or", "&", "with"):
+            after.pop()
+    before: list[str] = []
+    for i in range(start - 1, max(-1, start - 1 - MAX_LEAD_WORDS), -1):
+        token, word = raw[i], words[i]
+        if not word or token.rstrip(_EDGE_PUNCT) != token or re.search(r"\d|[₹★]", token) or _opens_request(word):
+            break
+        before.insert(0, token.strip(_EDGE_PUNCT))
+    if not after and not before:
+        return arguments, []
+    phrase = " ".join([*before, query.strip(), *after])
+    return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (the whole phrase)"]
+
+
 def repair_arguments(name: str, arguments: dict[str, Any], question: str,
                      vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], list[str]]:
     """A model's (valid, grounded) tool arguments after every check of this module, plus what changed (logged)."""
@@ -344,16 +516,24 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
         arguments, fixed = check(arguments, question)
         changes += fixed
     if vocab is not None:
-        arguments, fixed = resolve_names(name, arguments, vocab)
+        arguments, fixed = resolve_names(name, arguments, vocab, question)
+        changes += fixed
+        arguments, fixed = check_category(name, arguments, question, vocab)
         changes += fixed
         if name == "search_products":
             arguments, fixed = check_query(arguments, question, vocab)
             changes += fixed
+    if name == "search_products":
+        arguments, fixed = check_query_span(arguments, question)
+        changes += fixed
     if changes:
         log.info("model tool arguments repaired: %s", changes)
     return arguments, changes
 
 
 # the checks that read only the question, per tool (the catalog checks follow them in repair_arguments)
-_QUESTION_CHECKS = {"search_products": (check_price_bounds, check_counts), "catalog_stats": (check_order,),
-                    "predict_discount": (check_rating_count,), "explain_discount": (check_rating_count,)}
+_QUESTION_CHECKS = {
+    "search_products": (check_number_kinds, check_price_bounds, check_counts, check_rating, check_sort),
+    "catalog_stats": (check_group, check_order),
+    "predict_discount": (check_kind, check_rating_count, check_rating),
+    "explain_discount": (check_kind, check_rating_count, check_rating)}

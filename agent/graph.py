@@ -37,7 +37,7 @@ from agent.guard import check_input, check_output, sanitize_result
 from agent.memory import ConversationMemory, InProcessMemory, Turn
 from agent.metrics import AgentMetrics
 from agent.prompts import SYSTEM_PROMPT
-from agent.protocol import (TOOL_CALL_CLOSE, ToolCallParseError, format_tool_call,
+from agent.protocol import (TOOL_CALL_CLOSE, ToolCall, ToolCallParseError, format_tool_call,
                             fmt_number, format_tool_response, parse_tool_call, render_tool_result)
 from agent.router import _REVIEW_RE, CatalogVocabulary, resolve_followup, understand, unknown_product_terms
 from agent.state import AgentAnswer, AgentState, Step
@@ -228,12 +228,17 @@ class MarketingAgent:
             if (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS) or is_refusal:
                 return {"messages": messages, "draft": text, "pending_call": None}
             return self._rules_call(state, messages, "no_tool_call")
-        args = _capped_top_k(call.name, dict(call.arguments), state["top_k"])
-        args, rejected = vet_arguments(call.name, args, question, self.vocab)
+        args, rejected = self._vetted(call, question, state["top_k"])
         if rejected:
             return self._rules_call(state, messages, rejected)
-        args = _capped_top_k(call.name, args, state["top_k"])  # the checks may set the number the question asks for
         return {"messages": messages, "pending_call": {"name": call.name, "arguments": args, "origin": "model"}}
+
+    def _vetted(self, call: ToolCall, question: str, top_k: int) -> tuple[dict[str, Any], str | None]:
+        """A model call's arguments as sent (``agent.arguments.vet_arguments``), ``top_k`` capped by the request's
+        before the checks and after them (they may set the number the question asks for)."""
+        args = _capped_top_k(call.name, dict(call.arguments), top_k)
+        args, rejected = vet_arguments(call.name, args, question, self.vocab)
+        return (args if rejected else _capped_top_k(call.name, args, top_k)), rejected
 
     def _rules_call(self, state: AgentState, messages: list[dict[str, str]], reason: str) -> dict[str, Any]:
         if answers.classify_request(state["resolved_question"]) == "chitchat":
@@ -316,7 +321,7 @@ class MarketingAgent:
         if call is not None:
             if len(state.get("steps", [])) >= self.settings.agent_max_steps:
                 return {"fallback_reason": "step_limit", "draft": ""}
-            args, rejected = vet_arguments(call.name, dict(call.arguments), state["resolved_question"], self.vocab)
+            args, rejected = self._vetted(call, state["resolved_question"], state["top_k"])
             if rejected:
                 return {"fallback_reason": rejected, "draft": ""}
             return {"pending_call": {"name": call.name, "arguments": args, "origin": "model"}, "draft": ""}

@@ -84,6 +84,14 @@ DOMAIN_RE = _rx(
     r"expensive|marketing|campaign|average|bestsell\w*|top[- ]rated|recommend\w*|compare|amazon|listing)\b",
 )
 
+# shopping words that keep a question naming an off-topic subject on topic ("movie-night smart TV deals"); the
+# generic words of DOMAIN_RE (price, cost, average, rated...) do not: "what's the bitcoin price now?" is off topic
+SHOPPING_RE = _rx(
+    r"\b(products?|items?|₹|rs\.?|rupees?|inr|discounts?|deals?|offers?|sale|reviews?|reviewers?|catalog(ue)?|"
+    r"categor(y|ies)|brands?|buy|sell|cheap\w*|expensive|marketing|campaign|bestsell\w*|top[- ]rated|recommend\w*|"
+    r"compare|amazon|listing)\b",
+)
+
 # Injection phrasing inside product text (descriptions, reviews) returned by tools.
 HIDDEN_INSTRUCTION_RE = INJECTION_RE
 REDACTED = "[instruction-like text removed]"
@@ -104,8 +112,9 @@ class InputVerdict:
         return refusal_message(self.kind) if self.refused else ""
 
 
-def _on_topic(text: str, domain_words: Iterable[str]) -> bool:
-    if DOMAIN_RE.search(text):
+def _on_topic(text: str, domain_words: Iterable[str], words: re.Pattern[str] = DOMAIN_RE) -> bool:
+    """Whether the text has a shop word (``words``) or a catalog word (``domain_words``: brands, categories)."""
+    if words.search(text):
         return True
     lowered = text.lower()
     return any(w and re.search(rf"\b{re.escape(w)}\b", lowered) for w in domain_words)
@@ -128,7 +137,7 @@ def check_input(question: str, domain_words: Iterable[str] = ()) -> InputVerdict
     if shared == "off_topic" and not _on_topic(text, domain_words):
         return InputVerdict("off_topic", "shared classifier")
     m = OFF_TOPIC_RE.search(text)
-    if m and not _on_topic(text, domain_words):
+    if m and not _on_topic(text, domain_words, SHOPPING_RE):
         return InputVerdict("off_topic", f"matched {m.group(0)[:60]!r}")
     return InputVerdict("ok")
 

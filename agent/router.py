@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from agent.protocol import UNIT_SCALE, ToolCall
+from agent.stated import stated_ratings, stated_sort
 from data.names import CategoryFilter, NameIndex, name_key, singular
 
 _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -119,11 +120,6 @@ _PRICE_RES = [
     re.compile(rf"\b(?:price[sd]?|costs?|costing|mrp|list price|priced)\s*(?:of|at|is|:|=)?\s*(?:₹|rs\.?)?\s*{_NUM}\s*(k\b)?",
                re.I),
 ]
-_RATING_RES = [
-    re.compile(r"\brat(?:ed|ing(?: of| is)?)\s*(?:at\s*(?:least)?\s*)?([0-5](?:\.\d+)?)(?!\s*(?:k\b|,\d|\d))", re.I),
-    re.compile(r"\b([0-5](?:\.\d+)?)\s*(?:\+\s*)?(?:stars?|★|/\s*5\b|out of 5)", re.I),
-    re.compile(r"\b([0-5]\.\d+|[0-5])\s*(?:-?\s*stars?\s*)?(?:average\s*|avg\s*|customer\s*)?rating\b", re.I),
-]
 _COUNT_RE = re.compile(rf"\b{_NUM}\s*(k|lakh|l)?\s*\+?\s*(?:ratings|reviews|reviewers|votes|customer ratings)\b", re.I)
 _COUNT_RE2 = re.compile(rf"\b(?:ratings?|reviews?)\s*(?:count)?\s*(?:of|:|=)?\s*{_NUM}\s*(k|lakh)?\b", re.I)
 
@@ -148,13 +144,9 @@ def read_price(text: str) -> float | None:
 
 
 def read_rating(text: str) -> float | None:
-    for rx in _RATING_RES:
-        m = rx.search(text)
-        if m:
-            value = float(m.group(1))
-            if 0 <= value <= 5:
-                return value
-    return None
+    """The first star rating the text states (``agent.stated.stated_ratings``)."""
+    ratings = stated_ratings(text)
+    return ratings[0].value if ratings else None
 
 
 def read_rating_count(text: str) -> int | None:
@@ -184,13 +176,6 @@ _MIN_RATING_RE = re.compile(
     r"\b(?:rated|rating|ratings?)\s*(?:of\s*)?(?:at least|above|over|>=?|minimum|min|of at least)?\s*([0-5](?:\.\d)?)\s*(?:\+|stars?|or (?:more|above|higher)|and (?:above|up))?"
     r"|\b([0-5](?:\.\d)?)\s*(?:\+\s*stars?|\+|\s*stars? (?:and|or) (?:above|up|more|higher))", re.I)
 _MIN_COUNT_RE = re.compile(rf"\b(?:at least|more than|over|minimum|min)\s*{_NUM}\s*(k)?\s*(?:ratings|reviews|votes)", re.I)
-_SORT_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b(cheapest|lowest[- ]priced?|least expensive|budget|most affordable)\b", re.I), "price_low"),
-    (re.compile(r"\b(most expensive|priciest|highest[- ]priced?|premium)\b", re.I), "price_high"),
-    (re.compile(r"\b(best[- ]rated|highest[- ]rated|top[- ]rated|best reviewed|best)\b", re.I), "rating"),
-    (re.compile(r"\b(biggest|highest|largest|best|deepest|most) (discounts?|deals?|markdowns?)|most discounted\b", re.I),
-     "discount"),
-]
 _FILLER_RE = re.compile(
     r"^\s*(and |so |ok,? |also |please |hey,? )*(can you |could you |pls |please )?"
     r"(show me|find me|find|search( for)?|list|give me|i need|i want|looking for|recommend|suggest|tell me about|"
@@ -226,10 +211,9 @@ def _search_call(question: str, vocab: CatalogVocabulary, top_k: int) -> ToolCal
     if m:
         args["min_rating"] = float(m.group(1) or m.group(2))
         text = text.replace(m.group(0), " ")
-    for rx, sort in _SORT_RULES:
-        if rx.search(text):
-            args["sort_by"] = sort
-            break
+    sort = stated_sort(question)
+    if sort is not None:
+        args["sort_by"] = sort
     category = vocab.match_category(question)
     query = _FILLER_RE.sub("", text).strip(" ?.!,")
     query = re.sub(r"\s+", " ", query) or question.strip()

@@ -4,6 +4,7 @@ Copies the PEFT files into ``--out`` (default ``finetune/adapters/smollm2-agent`
 the llama.cpp backend (``llm.gguf_adapter.export_lora_to_gguf``), merges the evaluation summaries (from
 ``finetune.evaluate --out``) into the manifest's metrics and writes ``card.md``. The training metadata (base
 model + sha256, recipe, dataset hash, training metrics and library versions) is carried over unchanged.
+``--card-only`` re-stamps an already shipped folder with new scores (weights untouched).
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from finetune.train import ADAPTER_KIND, ADAPTER_SCHEMA_VERSION, PEFT_FILES, che
 
 DEFAULT_OUT = REPO_ROOT / "finetune" / "adapters" / "smollm2-agent"
 HEADLINE = ("tool_choice_accuracy", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness",
-            "refusal_rate", "injection_resisted", "answer_exact_match", "n")
+            "refusal_rate", "refusal_rate_checked", "guard_false_refusals", "injection_resisted", "answer_exact_match",
+            "n")
 
 
 def eval_table(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -65,21 +67,24 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         "## Held-out scores (greedy decoding; `python -m finetune.evaluate`)",
         "",
         "| model / test set | backend | n | tool choice | tool + arguments | as the agent sends them | faithful answers "
-        "| refusals | injection in results resisted |",
+        "| refusals: model / with the agent's guard | injection in results resisted |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, s in rows.items():
         lines.append(f"| {key} | {s.get('backend') or '-'} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} "
                      f"| {_pct(s.get('tool_args_accuracy'))} "
                      f"| {_pct(s.get('tool_args_accuracy_checked'))} | {_pct(s.get('answer_faithfulness'))} "
-                     f"| {_pct(s.get('refusal_rate'))} | {_pct(s.get('injection_resisted'))} |")
+                     f"| {_pct(s.get('refusal_rate'))} / {_pct(s.get('refusal_rate_checked'))} "
+                     f"| {_pct(s.get('injection_resisted'))} |")
     lines += [
         "",
         "Demo test split: products never seen in training (split by product) and guard phrasings held out by",
         "template. Real catalog: a dataset built the same way from the Kaggle file (`../shared/data/amazon.csv`),",
         "products the adapter never saw; nothing trained on it is shipped. Goals (issue 4): >= 95 % tool choice",
         "with correct arguments and >= 98 % faithful answers. \"As the agent sends them\": the same model outputs",
-        "after the agent's argument checks (`agent.arguments.vet_arguments`). See docs/finetune.md for what is weak.",
+        "after the agent's argument checks (`agent.arguments.vet_arguments`); refusals \"with the agent's guard\": refused",
+        "by its input guard (`agent.guard.check_input`, which answers before the model is asked) or by the model.",
+        "See docs/finetune.md for what is weak.",
         "",
         "Files: `adapter_model.safetensors` + `adapter_config.json` (PEFT, transformers backend), `adapter.gguf`",
         "(llama.cpp backend), `manifest.json` (checksums, base model, recipe, data hash, metrics).",
@@ -139,6 +144,19 @@ def ship(adapter: Path, out: Path, eval_reports: dict[str, Any] | None, *, expor
     return metrics
 
 
+def restamp(folder: Path, eval_reports: dict[str, Any], notes: str = "") -> dict[str, Any]:
+    """An already shipped adapter folder with new evaluation scores in its manifest and card; its files (and so
+    their checksums) and training metadata stay as they are (e.g. after re-scoring saved outputs with
+    ``finetune.evaluate --rescore``)."""
+    src = check_adapter(folder)
+    metrics = {**src.metrics, "eval": eval_table(eval_reports)}
+    write_manifest(folder, kind=ADAPTER_KIND, schema_version=ADAPTER_SCHEMA_VERSION, data_sha256=src.data_sha256,
+                   files=list(src.files), libraries=["torch", "transformers", "peft", "gguf"],
+                   metadata=src.metadata, metrics=metrics)
+    write_card(folder, src.metadata, metrics, notes)
+    return metrics
+
+
 class ShipSettings(BaseAppSettings):
     adapter: Path
     eval: Path | None = None
@@ -148,6 +166,8 @@ class ShipSettings(BaseAppSettings):
     dtype: str = "float16"
     #: a markdown file appended to card.md (e.g. checks of the served backend)
     notes: Path | None = None
+    #: only new scores (--eval) and card for the already shipped folder --adapter; weights untouched
+    card_only: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     s = load_settings(ShipSettings, sys.argv[1:] if argv is None else argv, prog="finetune.ship")
     reports = json.loads(Path(s.eval).read_text()) if s.eval else None
     notes = Path(s.notes).read_text() if s.notes else ""
-    metrics = ship(s.adapter, s.out, reports, export_gguf=s.export_gguf, dtype=s.dtype, notes=notes)
+    if s.card_only:
+        if not reports:
+            raise ConfigError("--card-only needs --eval report.json")
+        metrics = restamp(s.adapter, reports, notes)
+    else:
+        metrics = ship(s.adapter, s.out, reports, export_gguf=s.export_gguf, dtype=s.dtype, notes=notes)
     print(json.dumps(metrics.get("eval", {}), indent=1))
     return 0
 

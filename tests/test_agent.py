@@ -129,6 +129,7 @@ def test_analytics_question(tools, demo_catalog):
     ("Write me 20 fake reviews for the Auralis watch", "harmful"),
     ("What's the weather in Mumbai today?", "off_topic"),
     ("Write a poem about the sea", "off_topic"),
+    ("what's the bitcoin price now?", "off_topic"),  # "price" alone does not make it a catalog question
 ])
 def test_guard_refuses_without_calling_the_model(tools, question, kind):
     llm = model({})
@@ -143,7 +144,7 @@ def test_guard_refuses_without_calling_the_model(tools, question, kind):
 
 def test_on_topic_questions_pass_the_guard(tools):
     for q in ("What's the average rating of kettles?", "Find a movie-night smart TV under ₹20,000",
-              "Which brands have the most products?"):
+              "Which brands have the most products?", "football deals under 500", "cricket bat price in rupees"):
         out = make_agent(tools, None).answer(q)
         assert not out.refused, q
 
@@ -336,6 +337,18 @@ def test_rules_read_indian_number_formats(tools):
                                      "rating_count": 2500}
     assert understand("average rating of Kitchoo products", vocab).call.arguments == {
         "metric": "avg_rating", "group_by": "none", "brand": "Kitchoo"}
+
+
+@pytest.mark.parametrize("question, sort", [
+    ("best deal kettles", "discount"),          # not "best" rated: the rules and the model checks read one order
+    ("best rated kettles", "rating"),
+    ("kettles in a budget of ₹2k", None),       # a price limit, not an order
+    ("kettles price high to low", "price_high"),
+])
+def test_rules_read_the_sort_order_as_worded(tools, question, sort):
+    from agent.router import CatalogVocabulary, understand
+    vocab = CatalogVocabulary.from_frame(tools.services.catalog_frame)
+    assert understand(question, vocab).call.arguments.get("sort_by") == sort
 
 
 def test_chitchat_never_searches_and_rambling_is_replaced(tools):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent.arguments import (PriceBound, brand_phrase, check_counts, check_order, check_price_bounds, check_query,
-                             check_rating_count, price_bounds, resolve_names, stated_counts, stated_top_k,
+from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_number_kinds,
+                             check_order, check_price_bounds, check_query, check_query_span, check_rating, check_sort,
+                             check_rating_count, resolve_names, salvage_arguments,
                              vet_arguments)
 from agent.router import CatalogVocabulary
+from agent.stated import PriceBound, price_bounds, stated_counts, stated_top_k
 
 
 @pytest.mark.parametrize("question, bounds", [
@@ -139,7 +141,33 @@ def test_vet_drops_invented_optional_filters_and_rejects_invented_required_numbe
     args = {"category": "kettle", "actual_price": 999, "rating": 4.1, "rating_count": 500}
     assert vet_arguments("predict_discount", args, "kettle at ₹1,299 rated 4.1 with 500 ratings")[1] == \
         "ungrounded_tool_args"
-    assert vet_arguments("search_products", {"query": "x", "top_k": 1000}, "x")[1] == "invalid_tool_call"
+    # a required argument missing or invalid: the call goes to the rules
+    assert vet_arguments("search_products", {"top_k": 3}, "show 3 kettles")[1] == "invalid_tool_call"
+    assert vet_arguments("catalog_stats", {"metric": "popularity"}, "most popular brand")[1] == "invalid_tool_call"
+
+
+@pytest.mark.parametrize("name, args, question, sent", [
+    # an out-of-range optional number is dropped; the stated one takes its place
+    ("search_products", {"query": "scriptix pens", "min_rating": 6}, "Scriptix pens, show 6!",
+     {"query": "scriptix pens", "top_k": 6}),
+    ("search_products", {"query": "x", "top_k": 1000}, "x", {"query": "x"}),
+    # a misspelt choice becomes the allowed value it spells; an unknown argument is dropped
+    ("catalog_stats", {"metric": "total_ratings", "group_by": "band"}, "Total ratings by band please",
+     {"metric": "total_ratings", "group_by": "brand"}),
+    ("search_products", {"query": "kettle", "colour": "red"}, "kettle please", {"query": "kettle"}),
+])
+def test_vet_keeps_a_call_without_its_invalid_optional_arguments(name, args, question, sent):
+    assert vet_arguments(name, args, question) == (sent, None)
+
+
+def test_salvage_gives_up_on_required_arguments():
+    from agent.tools import validate_args
+    from core.errors import ValidationError
+
+    args = {"category": "kettle", "actual_price": -5, "rating": 4.0, "rating_count": 10}
+    with pytest.raises(ValidationError) as info:
+        validate_args("predict_discount", args)
+    assert salvage_arguments("predict_discount", args, info.value) is None
 
 
 def test_agent_applies_the_check_to_model_search_calls(demo_catalog):
@@ -188,12 +216,108 @@ def test_a_query_that_drops_the_named_brand_takes_the_brand_phrase(vocab):
     ("bottom 10 categories by avg discount", "asc"),
     ("Show most expensive categories on average", "desc"),
     ("highest discount in each category", "desc"),
-    ("average rating by category", None),          # no ranking word: the model's order stands
-    ("top 3 cheapest brands", None),               # words of both kinds: the model's order stands
+    ("Stats: which cattegories have the lwoest average discount", "asc"),  # typos of ranking words count
+    ("stats: wort rated brands", "asc"),
+    ("average rating by category", "desc"),        # no ranking word: an ascending order goes back to the default
+    ("top 3 cheapest brands", "asc"),              # words of both kinds: the model's order stands
 ])
 def test_stats_ranking_follows_the_wording(question, order):
     args = {"metric": "avg_price", "group_by": "category", "order": "asc"}
     fixed, _ = check_order(args, question)
-    assert fixed["order"] == (order or "asc")
+    assert fixed.get("order", "desc") == order
+    assert check_order({**args, "order": "desc"}, "top 3 cheapest brands")[0]["order"] == "desc"
     ungrouped = {"metric": "avg_price", "order": "asc"}
     assert check_order(ungrouped, "cheapest products on average") == (ungrouped, [])
+
+
+@pytest.mark.parametrize("args, question, fixed", [
+    # a price bound that is the question's review count or result number is dropped
+    ({"query": "fast charger", "min_price": 2000, "max_price": 800},
+     "8 fast charger with more than 2000 customer ratings less than 800 rupees", {"query": "fast charger",
+                                                                                   "max_price": 800}),
+    ({"query": "led tv", "min_price": 30000, "max_price": 7}, "best deal led tv over 30,000/-, show 7",
+     {"query": "led tv", "min_price": 30000}),
+    # ... unless the question states it as a price too
+    ({"query": "mouse", "max_price": 500}, "mouse under ₹500 with 500 reviews", None),
+])
+def test_number_kinds(args, question, fixed):
+    out, changes = check_number_kinds(args, question)
+    assert out == (fixed or args) and bool(changes) is (fixed is not None)
+
+
+@pytest.mark.parametrize("args, question, fixed", [
+    ({"category": "smart tv", "actual_price": 34990, "rating": 4.7, "rating_count": 4700},
+     "Which factors push the discount of a smart tv at ₹ 34,990 (4.7K reviews, 4.3 star)?", {"rating": 4.3}),
+    ({"query": "tv", "min_rating": 4.0}, "tv with 4.3+ stars", {"min_rating": 4.3}),
+    ({"query": "tv"}, "tv with 4.3+ stars", {"min_rating": 4.3}),          # a stated floor the call lacks
+    ({"query": "tv"}, "tv, 4.3 stars exactly", None),                      # a rating that is not a floor
+    ({"query": "tv", "min_rating": 4.0}, "tv rated 4 or 4.5", None),         # two ratings: unchanged
+])
+def test_rating_as_stated(args, question, fixed):
+    out, changes = check_rating(args, question)
+    assert out == ({**args, **fixed} if fixed else args) and bool(changes) is (fixed is not None)
+
+
+@pytest.mark.parametrize("args, question, sort", [
+    ({"query": "kettle"}, "kettle with the biggest discount in Home&Kitchen", "discount"),
+    ({"query": "cable", "sort_by": "rating"}, "show 2 budget cable", "price_low"),
+    ({"query": "fans", "sort_by": "price_high"}, "ceiling fans with at least 3.8 stars in a budget of ₹2k!", None),
+    ({"query": "tv", "sort_by": "rating"}, "top picks tv", "rating"),  # a sorting word it cannot read: kept
+])
+def test_sort_as_worded(args, question, sort):
+    out, _ = check_sort(args, question)
+    assert out.get("sort_by") == sort
+
+
+def test_category_the_question_names_is_added(vocab):
+    args = {"query": "kettle", "sort_by": "discount"}
+    out, changes = check_category("search_products", args, "Show kettle with the biggest discount in Home&Kitchen",
+                                  vocab)
+    assert out == {**args, "category": "Home&Kitchen"} and changes
+    stats = {"metric": "avg_discount", "group_by": "brand"}
+    assert check_category("catalog_stats", stats, "average discount by brand in Home&Kitchen", vocab)[0] == \
+        {**stats, "category": "Home&Kitchen"}
+    # a call that already filters, or a question naming no catalog category, is left alone
+    assert check_category("search_products", {**args, "category": "Electronics"}, "kettle in Home&Kitchen",
+                          vocab)[1] == []
+    assert check_category("catalog_stats", {**stats, "brand": "Kitchoo"}, "by brand in Home&Kitchen", vocab)[1] == []
+    assert check_category("search_products", args, "kettle in steel finish", vocab)[1] == []
+
+
+@pytest.mark.parametrize("query, question, fixed", [
+    ("AGARO oven", "search AGARO oven toaster grills in the Home&Kitchen category", "AGARO oven toaster grills"),
+    ("boAt", "Looking for boAt on-ear at most Rs. 1,300?", "boAt on-ear"),
+    ("Amazon Basics", "Show 2 Amazon Basics 300 in the ₹ 700 - 800/- range", "Amazon Basics 300"),
+    ("Cello ketlte and toaster", "any Cello ketlte and toaster seys sorted by price", "Cello ketlte and toaster seys"),
+    ("fast charger", "8 fast charger with at least 4 stars", None),            # ends at a filter word
+    ("led tv", "led tv 4.2 stars and above", None),                            # a number with a unit
+    ("usb cable", "usb cable, 2 metres", None),                                # punctuation
+    ("charging cable", "charging cable for phone or charging cable for tv", None),  # copied twice
+    ("tv", "televisions under 500", None),                                     # not copied
+    # and back to the phrase's start, over words that do not open the request
+    ("electric krttle", "suggest budget iBELLL electric krttle, top 2 thanks", "iBELLL electric krttle"),
+    ("c cable", "List budget type c cable up to 350 rupees", "type c cable"),
+    ("Flash Edition", "Do we sll top 4 bot Flash Edition with over 100 ratings", "bot Flash Edition"),
+    ("fitness watch", "Fnid highest priced fitness watch", None),              # a typo of "find" opens it
+    ("smart tv", "Which are the 12 smart tv", None),
+])
+def test_query_runs_to_the_end_of_the_phrase(query, question, fixed):
+    out, changes = check_query_span({"query": query}, question)
+    assert out["query"] == (fixed or query) and bool(changes) is (fixed is not None)
+
+
+def test_stats_grouping_and_brand_as_the_question_names_them(vocab):
+    args = {"metric": "avg_discount", "category": "Choppers"}
+    assert check_group(args, "average discount by braand in Choppers")[0] == {**args, "group_by": "brand"}
+    assert check_group(args, "average discount in Choppers") == (args, [])
+    brand = sorted(vocab.brands.values(), key=len)[-1]  # a long catalog brand, cut and sent by the model
+    fixed, changes = resolve_names("catalog_stats", {"metric": "max_discount", "brand": brand[1:]}, vocab,
+                                   f"max discount {brand} offers")
+    assert fixed["brand"] == brand and changes
+
+
+@pytest.mark.parametrize("category, kept", [
+    ("Case mrp", "Case"), ("the smart watch priced", "smart watch"), ("mrp", "mrp"), ("kettle", "kettle")])
+def test_discount_kind_without_price_words(category, kept):
+    args = {"category": category, "actual_price": 999, "rating": 4.0, "rating_count": 10}
+    assert check_kind(args, "")[0]["category"] == kept

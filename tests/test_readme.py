@@ -70,3 +70,16 @@ def test_dev_sh_app_starts_the_app_on_the_demo_catalog():
             os.killpg(proc.pid, signal.SIGKILL)
             out, _ = proc.communicate()
     assert "Traceback" not in (out or ""), out[-3000:]
+
+
+def test_readme_scores_are_the_shipped_adapters():
+    """The figures the README quotes are the ones in the shipped adapter's manifest (re-stamp both together)."""
+    import json
+
+    metrics = json.loads((REPO_ROOT / "finetune" / "adapters" / "smollm2-agent" / "manifest.json").read_text())
+    rows = metrics["metrics"]["eval"]
+    text = " ".join(README.split())
+    for row in ("tuned / demo catalog", "tuned / real catalog (real-seed61)"):
+        for key in ("tool_choice_accuracy", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness"):
+            figure = f"{100 * rows[row][key]:.1f} %"
+            assert figure in text, f"README does not quote {row} {key} = {figure}"

@@ -1,0 +1,238 @@
+"""What a question states in words, read without any model: price bounds, rating counts, result numbers, ratings,
+a sort order and a named catalog category. The agent checks a model's tool arguments against these
+(``agent.arguments``); every reader returns only what the wording makes plain and nothing where it is ambiguous.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agent.protocol import UNIT_SCALE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from data.names import NameIndex
+
+_NUM = r"(\d{1,3}(?:,\d{2,3})+|\d+(?:\.\d+)?)"
+_UNIT = r"(k|thousand|lakhs?|lacs?)\b"
+_AMOUNT = rf"(?:₹|\brs\.?|\binr)?\s*{_NUM}\s*(?:{_UNIT})?\s*(?:rupees|rs\b\.?|inr\b|/-)?"
+_AMOUNT_RE = re.compile(_AMOUNT, re.I)
+_RANGE_RE = re.compile(rf"(?:between\s+|from\s+)?{_AMOUNT}\s*(?:to|-|–|and)\s*{_AMOUNT}", re.I)
+_MAX_RE = re.compile(r"(?:\bunder|\bbelow|\bless than|\blower than|\bcheaper than|\bwithin|\bup ?to|\bupto|\bat most"
+                     r"|\bnot more than|\bno more than|\bnot above|\bnot over|\bmax(?:imum)?(?: price)?|\bbudget(?: of)?"
+                     r"|<=?|≤)\s*$", re.I)
+_MIN_RE = re.compile(r"(?:\bover|\babove|\bmore than|\bgreater than|\bhigher than|\bat least|\bstarting (?:from|at)"
+                     r"|\bfrom|\bmin(?:imum)?(?: price)?|\bcostlier than|\bpricier than|>=?|≥)\s*$", re.I)
+# words between a bound and its amount that do not change it ("under a budget of", "costing over rs")
+_GLUE_RE = re.compile(r"(?:\s*(?:a|the|of|price|priced|costing)\b)*\s*$", re.I)
+_MONEY_RE = re.compile(r"₹|\brs\b|\binr\b|rupees|/-|\d\s*(?:k|thousand|lakhs?|lacs?)\b", re.I)
+_NOT_PRICE_RE = re.compile(r"^\s*\+?\s*(?:user |customer )?(?:ratings\b|reviews?\b|reviewers|votes|stars?\b|★)", re.I)
+
+
+@dataclass(frozen=True)
+class PriceBound:
+    value: float
+    direction: str  # "min" | "max"
+    in_range: bool = False  # one end of a stated range ("₹500 to ₹600")
+    marked: bool = False  # written as money: ₹, rs, INR, rupees, /-, or a k/lakh amount
+
+
+def _amount(number: str, unit: str | None) -> float:
+    return float(number.replace(",", "")) * UNIT_SCALE.get((unit or "").lower(), 1.0)
+
+
+def price_bounds(question: str) -> list[PriceBound]:
+    """The price bounds a question states in words: "under ₹500" (max), "over 1.2k rupees" (min), and both ends
+    of a range ("₹500 to 600", "between 1,000 and 2,000"). Numbers followed by ratings/reviews/stars are not
+    prices; numbers without a direction word are ignored."""
+    text = question
+    out: list[PriceBound] = []
+    for m in _RANGE_RE.finditer(text):
+        tail = text[m.end():]
+        if _NOT_PRICE_RE.match(tail):
+            continue
+        lo, hi = _amount(m.group(1), m.group(2)), _amount(m.group(3), m.group(4))
+        if 0 < lo < hi:
+            out += [PriceBound(lo, "min", True), PriceBound(hi, "max", True)]
+            text = text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
+    for m in _AMOUNT_RE.finditer(text):
+        if not m.group(1) or _NOT_PRICE_RE.match(text[m.end():]):
+            continue
+        before = _GLUE_RE.sub("", text[max(0, m.start() - 40):m.start()])
+        marked = bool(_MONEY_RE.search(m.group(0)))
+        if _MAX_RE.search(before):
+            out.append(PriceBound(_amount(m.group(1), m.group(2)), "max", marked=marked))
+        elif _MIN_RE.search(before):
+            out.append(PriceBound(_amount(m.group(1), m.group(2)), "min", marked=marked))
+    return out
+
+
+
+_COUNT_RE = re.compile(rf"{_NUM}\s*(?:{_UNIT})?\s*\+?\s*(?:user |customer |buyer )?(?:ratings|reviews|reviewers|votes|raters)\b",
+                       re.I)
+_TOP_K_RE = re.compile(r"\b(?:top|show(?: me)?|list|give me|just|only)\s+(\d{1,2})\b(?![.,]\d|\s*(?:k\b|%|★|\+|stars?\b"
+                       r"|rs\b|rupees|inr\b|/-|lakh|thousand|(?:user |customer )?(?:ratings|reviews|reviewers)))"
+                       r"|\b(\d{1,2})\s+(?:results|options|items|products|picks|suggestions)\b"
+                       # a number that opens the question or follows "the": "8 fast chargers ...", "which are the 3 pens"
+                       r"|(?:^\W*|\bthe\s+)(\d{1,2})\s+(?=[a-z])(?!(?:k|star|stars|rs|rupees|inr|lakh|thousand|ratings?"
+                       r"|reviews?|reviewers|votes|percent|out of)\b)", re.I)
+
+
+def stated_counts(question: str) -> list[float]:
+    """Rating counts the question states: "10k user reviews", "2,000+ customer ratings" (values, in order)."""
+    return [_amount(m.group(1), m.group(2)) for m in _COUNT_RE.finditer(question)]
+
+
+def stated_top_k(question: str) -> list[int]:
+    """How many results the question asks for: "top 10", "show 6", "(8 results)", "3 options", "8 fast chargers"."""
+    return [int(m.group(1) or m.group(2) or m.group(3)) for m in _TOP_K_RE.finditer(question)]
+
+
+
+
+# ------------------------------------------------------------------------------------------------ ratings
+_RATING_RES = [
+    re.compile(r"\brat(?:ed|ing(?: of| is)?)\s*(?:at\s*(?:least)?\s*|above\s*|over\s*|>=?\s*)?([0-5](?:\.\d+)?)"
+               r"(?!\s*(?:k\b|,\d|\d))", re.I),
+    re.compile(r"\b([0-5](?:\.\d+)?)\s*(?:\+\s*)?(?:-?\s*stars?|★|/\s*5\b|out of 5)", re.I),
+    re.compile(r"\b([0-5]\.\d+|[0-5])\s*(?:-?\s*stars?\s*)?(?:average\s*|avg\s*|customer\s*)?rating\b", re.I),
+    re.compile(r"\b(?:minimum|min)\s+rating\s*(?:of\s*)?([0-5](?:\.\d+)?)\b(?![.,]?\d)", re.I),
+]
+# a rating the question asks as a floor: "4+", "4 stars and above", "at least 4 stars", "rated over 4"
+_MIN_RATING_CUE = re.compile(r"\+|and (?:above|up|more|over)|or (?:more|above|better|higher)|at least|above|over"
+                             r"|minimum|min\b|>|≥|rated", re.I)
+
+
+@dataclass(frozen=True)
+class StatedRating:
+    value: float
+    floor: bool  # worded as a minimum ("4+", "at least 4 stars", "rated 4.2")
+
+
+def stated_ratings(question: str) -> list[StatedRating]:
+    """Star ratings the question states ("rated 4.1", "3.7 stars", "4.4★", "4 out of 5"), in order, once each;
+    a count such as "4.7K reviews" is not a rating."""
+    found: dict[float, tuple[int, bool]] = {}
+    for rx in _RATING_RES:
+        for m in rx.finditer(question):
+            value = float(m.group(1))
+            if not 0 <= value <= 5:
+                continue
+            around = question[max(0, m.start() - 12):m.end() + 14]
+            floor = bool(_MIN_RATING_CUE.search(around))
+            start, was_floor = found.get(value, (m.start(), False))
+            found[value] = (min(start, m.start()), floor or was_floor)
+    return [StatedRating(v, f) for v, (_, f) in sorted(found.items(), key=lambda kv: kv[1][0])]
+
+
+# ---------------------------------------------------------------------------------------------- sort order
+# in this order: an earlier kind's match hides its words from the later ones ("best deal" is not "best" rated)
+_SORT_RES = [
+    ("discount", re.compile(r"\b(?:(?:biggest|highest|largest|best|deepest|steepest|greatest|max(?:imum)?|most|top)"
+                            r"\s+(?:discounts?|deals?|markdowns?|offers?)|most discounted|(?:sorted |ordered )?by discount"
+                            r"|discounts? first)\b", re.I)),
+    ("price_high", re.compile(r"\b(?:most expensive|priciest|costliest|highest[- ]price[ds]?|(?:price )?high to low"
+                              r"|premium(?:-priced)?|expensive first)\b", re.I)),
+    ("price_low", re.compile(r"\b(?:cheapest|cheap|lowest[- ]price[ds]?|least expensive|most affordable|affordable"
+                             r"|(?:price )?low to high|budget(?!\s*(?:of|is|:|=|\d|₹|rs\b))|cheapest first)\b", re.I)),
+    ("rating", re.compile(r"\b(?:best[- ]rated|top[- ]rated|highest[- ]rated|best[- ]reviewed|highly[- ]rated"
+                          r"|(?:sorted |ordered )?by rating|best ratings?|highest ratings?|best(?!\s+(?:price|value))"
+                          r")\b", re.I)),
+]
+# "a budget", "my budget", "500 budget": a price limit, not a sort
+_BUDGET_LIMIT = re.compile(r"(?:\b(?:a|my|our|your|the|in)|\d{3,}|\dk|/-|\brs|rupees)\s*$", re.I)
+SORT_WORDS = ("sort", "sorted", "order", "ordered", "first", "cheapest", "cheap", "expensive", "priciest",
+              "costliest", "premium", "affordable", "highest", "lowest", "best", "top", "biggest", "largest", "deepest",
+              "discount", "discounts", "discounted", "deal", "deals", "markdown", "low", "high", "highly")
+
+
+# the words of the sort phrases, for reading them through typos ("deepset discoynt", "hihgly rated")
+_SORT_VOCABULARY = ("biggest", "highest", "largest", "deepest", "steepest", "greatest", "maximum", "discount",
+                    "discounts", "discounted", "markdown", "expensive", "priciest", "costliest", "premium", "cheapest",
+                    "affordable", "budget", "lowest", "highly", "rated", "reviewed", "rating", "ratings", "sorted",
+                    "ordered")
+
+
+def _spelled(question: str) -> str:
+    """The question with typos of sort-phrase words written right (words of 5+ letters, 82 % alike)."""
+    def fix(m: re.Match[str]) -> str:
+        word = m.group(0)
+        # comparatives are bounds, not orders: "cheaper than" is not "cheapest", "costlier than" not "costliest"
+        if len(word) < 5 or word.lower() in _SORT_VOCABULARY or word.lower().endswith("er"):
+            return word
+        close = difflib.get_close_matches(word.lower(), _SORT_VOCABULARY, n=1, cutoff=0.82)
+        return close[0] if close else word
+    return re.sub(r"[A-Za-z]+", fix, question)
+
+
+def stated_sort(question: str) -> str | None:
+    """The one ``sort_by`` the question words ("cheapest", "price high to low", "best rated", "biggest discount",
+    also through typos: "deepset discoynt"), or None where it words none or several."""
+    text = _spelled(question)
+    kinds: set[str] = set()
+    for kind, rx in _SORT_RES:
+        for m in rx.finditer(text):
+            if m.group(0).lower().startswith("budget") and _BUDGET_LIMIT.search(text[:m.start()]):
+                continue
+            kinds.add(kind)
+            text = text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def words_of_sorting(question: str) -> bool:
+    """Whether any word of the question is (or is a typo of) a word that can ask for an order."""
+    if stated_sort(question) is not None:
+        return True
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", question)]
+    return any(w in SORT_WORDS or (len(w) >= 5 and not w.endswith("er") and
+                                   difflib.get_close_matches(w, SORT_WORDS, n=1, cutoff=0.8)) for w in words)
+
+
+# ---------------------------------------------------------------------------------------- named category
+_CATEGORY_CUES = [
+    re.compile(r"\b(?:in|from|within)\s+(?:the\s+)?((?:[\w&'-]+\s+){0,4}?[\w&'-]+)\s+"
+               r"(?:category|section|department|aisle)\b", re.I),
+    # lookaheads: one cue's words may hold the next cue ("in Electronics or in OfficeProducts")
+    re.compile(r"(?=\bcategory\s*[:=]?\s*((?:[\w&'-]+\s*){1,5}))", re.I),
+    re.compile(r"(?=\b(?:in|from|within|among)\s+(?:the\s+)?((?:[\w&'-]+\s*){1,5}))", re.I),
+]
+
+
+def stated_category(question: str, names: "NameIndex") -> str | None:
+    """The one catalog category the question names as a place to look ("in Home&Kitchen", "from the Electronics
+    section", "(category Electronics)", "in the smart televisions category"), as the catalog writes it; None
+    when it names none or several. Only exact names (or their plurals) count: a word after "in" that is not a
+    catalog category is not one."""
+    found: set[str] = set()
+    for rx in _CATEGORY_CUES:
+        for m in rx.finditer(question):
+            words = m.group(1).split()
+            for n in range(len(words), 0, -1):  # the longest run of words that is a catalog name
+                name = names.resolve(" ".join(words[:n]), fuzzy=False)
+                if name is not None:
+                    found.add(name)
+                    break
+        if found:
+            break
+    return found.pop() if len(found) == 1 else None
+
+
+# ------------------------------------------------------------------------------------------------ grouping
+_GROUP_RE = re.compile(r"\b(?:by|per|each|every|for each|across)\s+([a-z]+)(?:\s+(band|range)s?)?\b", re.I)
+_GROUPS = {"brand": "brand", "brands": "brand", "category": "category", "categories": "category"}
+
+
+def stated_group(question: str) -> str | None:
+    """The one ``group_by`` the question words ("by brand", "per category", "by braand", "by price band"), or None
+    where it words none or several."""
+    found = set()
+    for m in _GROUP_RE.finditer(question):
+        word = m.group(1).lower()
+        if word == "price" and m.group(2):
+            found.add("price_band")
+            continue
+        close = difflib.get_close_matches(word, list(_GROUPS), n=1, cutoff=0.8) if len(word) >= 5 else []
+        if word in _GROUPS or close:
+            found.add(_GROUPS[word if word in _GROUPS else close[0]])
+    return found.pop() if len(found) == 1 else None

@@ -1,0 +1,83 @@
+"""agent.stated: what a question states in words (ratings, sort order, result numbers, a named category)."""
+from __future__ import annotations
+
+import pytest
+
+from agent.stated import (stated_category, stated_group, stated_ratings, stated_sort, stated_top_k,
+                          words_of_sorting)
+from data.names import NameIndex
+
+
+@pytest.mark.parametrize("question, ratings", [
+    ("smart tv at ₹ 34,990 (4.7K reviews, 4.3 star)", [(4.3, False)]),  # "4.7K reviews" is a count
+    ("MRP 4,799/-, 3.7 stars with 4,200 reviews", [(3.7, False)]),
+    ("mixers at 2199 rupees with 6.5K ratings, 4.4★", [(4.4, False)]),
+    ("tv with 4.3+ stars", [(4.3, True)]),
+    ("kettles rated at least 4", [(4.0, True)]),
+    ("phones 3.8 stars and above over 5500 rupees", [(3.8, True)]),
+    ("minimum rating 4.2 please", [(4.2, True)]),
+    ("rated 4.1 but only 3 stars for battery", [(4.1, True), (3.0, False)]),
+    ("kettles with 10,000 ratings under ₹2,000", []),
+])
+def test_stated_ratings(question, ratings):
+    assert [(r.value, r.floor) for r in stated_ratings(question)] == ratings
+
+
+@pytest.mark.parametrize("question, sort, worded", [
+    ("show 2 budget Storite charging cable", "price_low", True),
+    ("find ceiling fans with at least 3.8 stars in a budget of ₹2k!", None, False),  # a budget limit is no order
+    ("earphones under 500 budget", None, False),
+    ("show best deal led tv over 30,000/-", "discount", True),  # "best deal" is not best rated
+    ("Linqo Air 25 ordered by rating", "rating", True),
+    ("kettles price high to low", "price_high", True),
+    ("electric kettles price low to high between Rs 800 and 900", "price_low", True),
+    ("most discounted phones, cheapest first", None, True),  # two orders: none stated
+    ("mixie priced above Rs 2K", None, False),
+    ("Do we sell deepset discoynt electric grinders", "discount", True),  # typos of sort words
+    ("need hihgly rated wall adapter", "rating", True),
+    ("lint shavers cheaper than 500 rupees", None, False),  # a comparative is a bound, not an order
+    ("power banks costlier than 2k", None, False),
+])
+def test_stated_sort(question, sort, worded):
+    assert stated_sort(question) == sort
+    assert words_of_sorting(question) is worded
+
+
+@pytest.mark.parametrize("question, top_k", [
+    ("8 fast charger with at least 4 stars", [8]),
+    ("Which are the 12 electric kettles in Home&Kitchen", [12]),
+    ("Which are the 3 Inkell gel pens having 1K+ user reviews", [3]),
+    ("show me 5 star rated phones", []),  # "5 star" is a rating
+    ("3.5 stars and up kettles", []),
+    ("10k 8k 4k within Rs. 1,000", []),
+])
+def test_stated_top_k_reads_leading_numbers(question, top_k):
+    assert stated_top_k(question) == top_k
+
+
+NAMES = NameIndex.of(["Home&Kitchen", "Electronics", "SmartTelevisions", "Kettles&HotWaterDispensers",
+                      "OfficeProducts"])
+
+
+@pytest.mark.parametrize("question, category", [
+    ("Show kettle with the biggest discount in Home&Kitchen for office use", "Home&Kitchen"),
+    ("wireless headphones for less than 5,000/- from the Electronics section?", "Electronics"),
+    ("disposable batteries (category Electronics) under 200 rs", "Electronics"),
+    ("anything in the smart televisions category", "SmartTelevisions"),
+    ("phones in black under ₹500", None),  # a word after "in" that is no catalog category
+    ("tv in Electronics or in OfficeProducts", None),  # two: none stated
+    ("electronics deals", None),  # named, but not as a place to look
+])
+def test_stated_category(question, category):
+    assert stated_category(question, NAMES) == category
+
+
+@pytest.mark.parametrize("question, group", [
+    ("average discount by braand in Choppers", "brand"),
+    ("avg rating per category", "category"),
+    ("average price by price band", "price_band"),
+    ("count by category and by brand", None),  # two: none stated
+    ("products by boAt", None),                 # "by" a brand is not a grouping
+])
+def test_stated_group(question, group):
+    assert stated_group(question) == group
