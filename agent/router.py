@@ -16,7 +16,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 from agent.protocol import UNIT_SCALE, ToolCall
-from agent.stated import stated_ratings, stated_sort
+from agent.stated import (AMBIGUOUS_BOUND_WORDS, price_bounds, product_phrase, stated_category, stated_counts,
+                          stated_kind, stated_ratings, stated_sort, stated_top_k)
 from data.names import CategoryFilter, NameIndex, name_key, singular
 
 _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -120,7 +121,6 @@ _PRICE_RES = [
     re.compile(rf"\b(?:price[sd]?|costs?|costing|mrp|list price|priced)\s*(?:of|at|is|:|=)?\s*(?:₹|rs\.?)?\s*{_NUM}\s*(k\b)?",
                re.I),
 ]
-_COUNT_RE = re.compile(rf"\b{_NUM}\s*(k|lakh|l)?\s*\+?\s*(?:ratings|reviews|reviewers|votes|customer ratings)\b", re.I)
 _COUNT_RE2 = re.compile(rf"\b(?:ratings?|reviews?)\s*(?:count)?\s*(?:of|:|=)?\s*{_NUM}\s*(k|lakh)?\b", re.I)
 
 
@@ -150,11 +150,13 @@ def read_rating(text: str) -> float | None:
 
 
 def read_rating_count(text: str) -> int | None:
-    for rx in (_COUNT_RE, _COUNT_RE2):
-        m = rx.search(text)
-        if m:
-            return int(round(_value(m)))
-    return None
+    """The first rating count the text states ("9.3K ratings", "20,850 reviewers"; ``agent.stated.stated_counts``,
+    or "ratings count of 500")."""
+    counts = stated_counts(text)
+    if counts:
+        return int(round(counts[0]))
+    m = _COUNT_RE2.search(text)
+    return int(round(_value(m))) if m else None
 
 
 # ------------------------------------------------------------------------------------------------- intents
@@ -170,19 +172,6 @@ _STATS_RE = re.compile(
     r"breakdown|distribution)\b", re.I)
 _REVIEW_RE = re.compile(r"\b(reviews?|customers? say|people say|feedback|complain\w*|opinions?|what do (buyers|users))\b", re.I)
 
-_MAX_PRICE_RE = re.compile(rf"\b(?:under|below|less than|cheaper than|within|max(?:imum)?|up ?to|at most|upto|<)\s*(?:₹|rs\.?\s*|inr\s*)?{_NUM}\s*(k\b)?", re.I)
-_MIN_PRICE_RE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|costlier than|>)\s*(?:₹|rs\.?\s*|inr\s*){_NUM}\s*(k\b)?", re.I)
-_MIN_RATING_RE = re.compile(
-    r"\b(?:rated|rating|ratings?)\s*(?:of\s*)?(?:at least|above|over|>=?|minimum|min|of at least)?\s*([0-5](?:\.\d)?)\s*(?:\+|stars?|or (?:more|above|higher)|and (?:above|up))?"
-    r"|\b([0-5](?:\.\d)?)\s*(?:\+\s*stars?|\+|\s*stars? (?:and|or) (?:above|up|more|higher))", re.I)
-_MIN_COUNT_RE = re.compile(rf"\b(?:at least|more than|over|minimum|min)\s*{_NUM}\s*(k)?\s*(?:ratings|reviews|votes)", re.I)
-_FILLER_RE = re.compile(
-    r"^\s*(and |so |ok,? |also |please |hey,? )*(can you |could you |pls |please )?"
-    r"(show me|find me|find|search( for)?|list|give me|i need|i want|looking for|recommend|suggest|tell me about|"
-    r"what are|what is|which are|which is|are there( any)?|is there( an?)?|do you have|get me)?\s*(the |some |a |an |any )?",
-    re.I)
-
-
 @dataclass(frozen=True)
 class Intent:
     """What the question asks for, as read by the rules (``kind``: search|reviews|discount|explain|stats)."""
@@ -193,36 +182,29 @@ class Intent:
 
 
 def _search_call(question: str, vocab: CatalogVocabulary, top_k: int) -> ToolCall:
-    args: dict[str, Any] = {}
-    text = question
-    m = _MAX_PRICE_RE.search(text)
-    if m:
-        args["max_price"] = _value(m)
-        text = text.replace(m.group(0), " ")
-    m = _MIN_PRICE_RE.search(text)
-    if m:
-        args["min_price"] = _value(m)
-        text = text.replace(m.group(0), " ")
-    m = _MIN_COUNT_RE.search(text)
-    if m:
-        args["min_rating_count"] = int(_value(m))
-        text = text.replace(m.group(0), " ")
-    m = _MIN_RATING_RE.search(text)
-    if m:
-        args["min_rating"] = float(m.group(1) or m.group(2))
-        text = text.replace(m.group(0), " ")
+    """A search as the question words it (``agent.stated``): the product phrase as the query, price bounds,
+    rating count, a rating floor, the order, the result number and a category named as the place to look."""
+    args: dict[str, Any] = {"query": (product_phrase(question, vocab.category_names) or question.strip())[:500]}
+    category = stated_category(question, vocab.category_names)
+    if category:
+        args["category"] = category
+    bounds = [b for b in price_bounds(question) if b.marked or b.cue not in AMBIGUOUS_BOUND_WORDS]
+    for direction in ("min", "max"):
+        stated = [b.value for b in bounds if b.direction == direction]
+        if stated:
+            args[f"{direction}_price"] = stated[0]
+    counts = stated_counts(question)
+    if counts:
+        args["min_rating_count"] = int(round(counts[0]))
+    floors = [r.value for r in stated_ratings(question) if r.floor]
+    if floors:
+        args["min_rating"] = floors[0]
     sort = stated_sort(question)
     if sort is not None:
         args["sort_by"] = sort
-    category = vocab.match_category(question)
-    query = _FILLER_RE.sub("", text).strip(" ?.!,")
-    query = re.sub(r"\s+", " ", query) or question.strip()
-    call_args: dict[str, Any] = {"query": query[:500]}
-    if category and args:
-        call_args["category"] = category
-    call_args.update(args)
-    call_args["top_k"] = top_k
-    return ToolCall("search_products", call_args)
+    tops = stated_top_k(question)
+    args["top_k"] = min(tops[0], top_k) if tops and tops[0] > 0 else top_k
+    return ToolCall("search_products", args)
 
 
 # words that rank groups lowest first ("bottom 3 brands by rating"); agent.arguments.check_order reads the same
@@ -273,7 +255,11 @@ def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
 
 def _discount_call(question: str, vocab: CatalogVocabulary, explain: bool) -> tuple[ToolCall, tuple[str, ...]]:
     args: dict[str, Any] = {}
-    category = vocab.match_category(question)
+    # the kind as the question writes it where it names a catalog category (the tool resolves "smart watch" to
+    # SmartWatches); else the catalog category the question's words match; else the kind as written
+    kind = stated_kind(question)
+    known = kind if kind and vocab.category_names.resolve(kind, fuzzy=False) else None
+    category = known or vocab.match_category(question) or kind
     if category:
         args["category"] = category
     price = read_price(question)

@@ -27,6 +27,7 @@ _MIN_RE = re.compile(r"(?:\bover|\babove|\bmore than|\bgreater than|\bhigher tha
 # words between a bound and its amount that do not change it ("under a budget of", "costing over rs")
 _GLUE_RE = re.compile(r"(?:\s*(?:a|the|of|price|priced|costing)\b)*\s*$", re.I)
 _MONEY_RE = re.compile(r"₹|\brs\b|\binr\b|rupees|/-|\d\s*(?:k|thousand|lakhs?|lacs?)\b", re.I)
+_NOT_PRICE_LEAD = re.compile(r"\b(?:rating|ratings|rated|reviews?|reviewers|stars?|votes|count)\s*(?:of\s*)?$", re.I)
 _NOT_PRICE_RE = re.compile(r"^\s*\+?\s*(?:user |customer )?(?:ratings\b|reviews?\b|reviewers|votes|stars?\b|★)", re.I)
 
 
@@ -36,6 +37,8 @@ class PriceBound:
     direction: str  # "min" | "max"
     in_range: bool = False  # one end of a stated range ("₹500 to ₹600")
     marked: bool = False  # written as money: ₹, rs, INR, rupees, /-, or a k/lakh amount
+    span: tuple[int, int] = (0, 0)  # where the question says it, with its direction words ("under ₹500")
+    cue: str = ""  # the direction words ("under", "budget of"), "range" for a range
 
 
 def _amount(number: str, unit: str | None) -> float:
@@ -53,18 +56,26 @@ def price_bounds(question: str) -> list[PriceBound]:
         if _NOT_PRICE_RE.match(tail):
             continue
         lo, hi = _amount(m.group(1), m.group(2)), _amount(m.group(3), m.group(4))
-        if 0 < lo < hi:
-            out += [PriceBound(lo, "min", True), PriceBound(hi, "max", True)]
+        if 0 < lo <= hi:
+            marked = bool(_MONEY_RE.search(m.group(0)))
+            out += [PriceBound(lo, "min", True, marked, m.span(), "range"),
+                    PriceBound(hi, "max", True, marked, m.span(), "range")]
             text = text[:m.start()] + " " * (m.end() - m.start()) + text[m.end():]
     for m in _AMOUNT_RE.finditer(text):
         if not m.group(1) or _NOT_PRICE_RE.match(text[m.end():]):
             continue
-        before = _GLUE_RE.sub("", text[max(0, m.start() - 40):m.start()])
+        start = max(0, m.start() - 40)
+        before = _GLUE_RE.sub("", text[start:m.start()])
         marked = bool(_MONEY_RE.search(m.group(0)))
-        if _MAX_RE.search(before):
-            out.append(PriceBound(_amount(m.group(1), m.group(2)), "max", marked=marked))
-        elif _MIN_RE.search(before):
-            out.append(PriceBound(_amount(m.group(1), m.group(2)), "min", marked=marked))
+        for direction, rx in (("max", _MAX_RE), ("min", _MIN_RE)):
+            cue = rx.search(before)
+            if cue and not marked and _NOT_PRICE_LEAD.search(before[:cue.start()]):
+                break  # "rating >= 4", "reviews over 500" (not written as money): a bound on something else
+            if cue:
+                out.append(PriceBound(_amount(m.group(1), m.group(2)), direction, marked=marked,
+                                      span=(start + cue.start(), m.start() + len(m.group(0).rstrip())),
+                                      cue=cue.group(0).strip().lower()))
+                break
     return out
 
 
@@ -236,3 +247,96 @@ def stated_group(question: str) -> str | None:
         if word in _GROUPS or close:
             found.add(_GROUPS[word if word in _GROUPS else close[0]])
     return found.pop() if len(found) == 1 else None
+
+
+# ------------------------------------------------------------------------------------------ product phrase
+_COUNT_LEAD = re.compile(r"(?:\b(?:with|having|that have|has|and)\s+)?(?:\b(?:at least|over|more than|min(?:imum)?|above"
+                         r"|atleast)\s*)?$", re.I)
+_RATING_LEAD = re.compile(r"(?:\b(?:with|having|and)\s+)?(?:\b(?:a\s+)?(?:rating|rated)\s+(?:of\s+)?)?"
+                          r"(?:\b(?:at least|above|over|min(?:imum)?)\s*)?$", re.I)
+_RATING_TAIL = re.compile(r"^\s*(?:\+|★|stars?\b|and (?:above|up|more|over)\b|or (?:more|above|better|higher)\b)*",
+                          re.I)
+_SUFFIX_RE = re.compile(r"\b(?:for (?:a gift|my (?:mom|dad|wife|husband|son|daughter|friend)|office use|home)"
+                        r"|on the site|in (?:our|the) catalog(?:ue)?|across the catalog)\b", re.I)
+_PRODUCT_STOP = frozenset(
+    "show find search list need suggest recommend get got want looking look help sell do we you i me us can could "
+    "would please pls thanks thank asap any some the a an are is there what which where have has for with having "
+    "that in from of to and or by sorted ordered results options items products picks under below above over "
+    "within upto up between less more than at least most min max minimum maximum priced costing rated rating "
+    "ratings reviews stars star budget cheap hey hi ok so also just only top best".split())
+
+
+# an amount after these alone, not written as money, may be a model number ("Kitchoo Max 10", "from 2 brands")
+AMBIGUOUS_BOUND_WORDS = frozenset({"max", "maximum", "min", "minimum", "from"})
+
+
+def _spans(question: str, names: "NameIndex | None") -> list[tuple[int, int]]:
+    """Where the question states filters, orders, result numbers or a category to look in."""
+    spans = [b.span for b in price_bounds(question) if b.marked or b.cue not in AMBIGUOUS_BOUND_WORDS]
+    for m in _AMOUNT_RE.finditer(question):  # any amount written as money, with or without a bound word
+        if m.group(1) and _MONEY_RE.search(m.group(0)):
+            spans.append(m.span())
+    for m in _COUNT_RE.finditer(question):
+        lead = _COUNT_LEAD.search(question[:m.start()])
+        spans.append((lead.start() if lead else m.start(), m.end()))
+    for rx in _RATING_RES:
+        for m in rx.finditer(question):
+            lead = _RATING_LEAD.search(question[:m.start()])
+            tail = _RATING_TAIL.match(question[m.end():])
+            spans.append((lead.start() if lead else m.start(), m.end() + (tail.end() if tail else 0)))
+    spans += [m.span() for m in _TOP_K_RE.finditer(question)]
+    spans += [m.span() for _, rx in _SORT_RES for m in rx.finditer(question)]
+    spans += [m.span() for m in _SUFFIX_RE.finditer(question)]
+    if names is not None:
+        for rx in _CATEGORY_CUES[:2]:  # "in the X category", "(category X)": the whole cue
+            for m in rx.finditer(question):
+                if names.resolve(m.group(1).strip(), fuzzy=False) is not None:
+                    spans.append((m.start(), m.start(1) + len(m.group(1))) if m.end() == m.start() else m.span())
+        for m in _CATEGORY_CUES[2].finditer(question):  # "in Home&Kitchen": the cue and the name
+            words = m.group(1).split()
+            for n in range(len(words), 0, -1):
+                if names.resolve(" ".join(words[:n]), fuzzy=False) is not None:
+                    end = question.find(words[n - 1], m.start(1)) + len(words[n - 1])
+                    spans.append((m.start(), end))
+                    break
+    return [s for s in spans if s[1] > s[0]]
+
+
+def product_phrase(question: str, names: "NameIndex | None" = None) -> str | None:
+    """The product words of a search question: what is left when its filters, order, result number, category to
+    look in, request words ("find me", "do we sell") and courtesy ("please", "for a gift") are taken out ("Got any
+    Pulsefit smartwatch under Rs 800 with rating >= 3 thanks" -> "Pulsefit smartwatch"); the first such run of
+    words, or None when nothing is left."""
+    masked = list(question)
+    for start, end in _spans(question, names):
+        masked[start:end] = "|" * (end - start)
+    runs = re.split(r"[|?!;:()]+|[.,](?!\d)|\s-\s", "".join(masked))
+    for run in runs:
+        words = run.split()
+        while words and words[0].lower().strip("'\"") in _PRODUCT_STOP:
+            words.pop(0)
+        while words and words[-1].lower().strip("'\"") in _PRODUCT_STOP:
+            words.pop()
+        if words:
+            return " ".join(words)
+    return None
+
+
+# ------------------------------------------------------------------------------------------ kind of product
+# a lookahead, so that a rejected phrase ("the likely discount on a ...") does not hide the next one
+_KIND_RE = re.compile(r"(?=\b(?:an?|the|my|our|for|on|of)\s+((?:[\w&'-]+\s+){0,5}?[\w&'-]+?)\s*(?:\b(?:mrp|priced|"
+                      r"listed|costing|costs?|at|for|with|that|which|worth|selling|rated|having|has)\b|[(,|:]|₹))", re.I)
+_KIND_STOP = frozenset("a an the discount discounts good likely typical expected price product item one new of for "
+                       "what how much is it its".split())
+
+
+def stated_kind(question: str) -> str | None:
+    """The kind of product a discount question is about, as it writes it ("what's the likely discount on a
+    WeighingScales MRP rs 849" -> "WeighingScales", "a usb cable costing 599 rupees" -> "usb cable"); the last
+    such phrase, or None."""
+    found = None
+    for m in _KIND_RE.finditer(question):
+        words = m.group(1).split()
+        if words and not any(w.lower() in _KIND_STOP or re.search(r"\d", w) for w in words):
+            found = " ".join(words)
+    return found

@@ -1,1 +1,2 @@
-"""Offline evaluations (retrieval quality: ``python -m eval.retrieval_eval``)."""
+"""Offline evaluations (retrieval quality: ``python -m eval.retrieval_eval``; the agent's rules on tool calls:
+``python -m eval.rules_eval``)."""

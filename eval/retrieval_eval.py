@@ -175,9 +175,9 @@ def format_report(report: dict[str, Any]) -> str:
             cell = metrics.get(mode, {}).get(group)
             if not cell:
                 continue
-            s, l = cell["strict"], cell["lenient"]
+            s, le = cell["strict"], cell["lenient"]
             lines.append(f"| {group} | {mode} | {s['recall@1']:.3f} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | "
-                         f"{s['mrr']:.3f} | {l['recall@5']:.3f} | {l['mrr']:.3f} | {s['n']} |")
+                         f"{s['mrr']:.3f} | {le['recall@5']:.3f} | {le['mrr']:.3f} | {s['n']} |")
     f = report["filters"]
     lines += ["", f"filter queries: {f['queries']}, results {f['results']}, constraint satisfaction "
                   f"{f['constraint_satisfaction']:.4f}, on-topic (same leaf category) {f['on_topic_rate']:.3f}, "

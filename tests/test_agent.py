@@ -102,8 +102,11 @@ def test_filters_from_the_rules_when_model_output_is_bad_json(tools):
     out = agent.answer(q)
     assert out.path == "fallback" and out.fallback_reason == "unparseable_tool_call"
     args = out.tool_calls[0]["args"]
-    assert args["max_price"] == 2000 and args["min_rating"] == 4.0 and args["category"] == "SmartWatches"
+    # the rules read the question as the model is taught to: the product words as the query, no guessed category
+    assert args["max_price"] == 2000 and args["min_rating"] == 4.0 and args["query"] == "smartwatches"
+    assert "category" not in args
     assert out.sources and all(s["discounted_price"] <= 2000 and s["rating"] >= 4.0 for s in out.sources)
+    assert all("SmartWatches" in s["category"] for s in out.sources)
     assert out.grounded and ungrounded_numbers(out.answer, out.steps[0].rendered) == []
     assert out.steps[0].origin == "router"
 
@@ -333,10 +336,21 @@ def test_rules_read_indian_number_formats(tools):
     intent = understand("Estimate the discount for a smart watch with list price Rs. 1,24,999, rated 3.9 "
                         "and 2.5k reviews", vocab)
     assert intent.call.name == "predict_discount" and not intent.missing
-    assert intent.call.arguments == {"category": "SmartWatches", "actual_price": 124999.0, "rating": 3.9,
-                                     "rating_count": 2500}
+    assert intent.call.arguments == {"category": "smart watch", "actual_price": 124999.0, "rating": 3.9,
+                                     "rating_count": 2500}  # as written: the discount tool resolves the name
     assert understand("average rating of Kitchoo products", vocab).call.arguments == {
         "metric": "avg_rating", "group_by": "none", "brand": "Kitchoo"}
+
+
+def test_rules_search_reads_every_filter_and_the_product_words(tools):
+    from agent.router import CatalogVocabulary, understand
+    vocab = CatalogVocabulary.from_frame(tools.services.catalog_frame)
+    call = understand("which are the 3 Kitchoo kettles in Home&Kitchen between Rs 800 and 2k with 1,000+ "
+                      "ratings rated 4 or more, cheapest first please", vocab, top_k=10).call
+    assert call.name == "search_products" and call.arguments == {
+        "query": "Kitchoo kettles", "category": "Home&Kitchen", "min_price": 800, "max_price": 2000,
+        "min_rating_count": 1000, "min_rating": 4.0, "sort_by": "price_low", "top_k": 3}
+    assert understand("show 12 kettles", vocab, top_k=5).call.arguments["top_k"] == 5  # the request's cap holds
 
 
 @pytest.mark.parametrize("question, sort", [

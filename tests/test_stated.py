@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.stated import (stated_category, stated_group, stated_ratings, stated_sort, stated_top_k,
-                          words_of_sorting)
+from agent.stated import (price_bounds, product_phrase, stated_category, stated_group, stated_kind, stated_ratings,
+                          stated_sort, stated_top_k, words_of_sorting)
 from data.names import NameIndex
 
 
@@ -81,3 +81,38 @@ def test_stated_category(question, category):
 ])
 def test_stated_group(question, group):
     assert stated_group(question) == group
+
+
+@pytest.mark.parametrize("question, phrase", [
+    ("find me top rated charger from the Electronics section for office use", "charger"),
+    ("can you find roollerball pesn minimum rating 4.5 100 rs to ₹100?", "roollerball pesn"),
+    ("got any type c cable below 600 rs (3 results)", "type c cable"),
+    ("Got any Pulsefit smartwatch under Rs 800 with rating >= 3 thanks", "Pulsefit smartwatch"),
+    ("highest rated rollerball pens in OfficeProducts with at least 100,000 ratings please", "rollerball pens"),
+    ("Give me 12 lowest priced Kitchoo Max 10 asap", "Kitchoo Max 10"),  # "Max 10" is a model, not a bound
+    ("need Inkwell gel ink rollerball pens, 6 options for a gift", "Inkwell gel ink rollerball pens"),
+    ("Show 2 Amazon Basics 300 in the ₹ 700 - 800/- range rated at least 4.2", "Amazon Basics 300"),
+    ("under ₹500 please", None),
+])
+def test_product_phrase(question, phrase):
+    assert product_phrase(question, NAMES) == phrase
+
+
+def test_bounds_carry_their_words_and_place():
+    under, = price_bounds("kettles under ₹500 please")
+    assert (under.value, under.direction, under.cue, under.marked) == (500, "max", "under", True)
+    assert "kettles under ₹500 please"[slice(*under.span)] == "under ₹500"
+    lo, hi = price_bounds("pens 100 rs to ₹100")  # a range whose ends are equal is still a range
+    assert (lo.value, hi.value, lo.in_range, lo.cue) == (100, 100, True, "range")
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("what's the likely discount on a WeighingScales MRP rs 849 (4.5 stars, 474 ratings)?", "WeighingScales"),
+    ("what discount should we expect on a usb cable costing 599 rupees", "usb cable"),
+    ("Which factors push the discount of a smart tv at ₹ 34,990 (4.7K reviews, 4.3 star)?", "smart tv"),
+    ("discount prediction for renote controls | listed at ₹2999 | 227 ratings", "renote controls"),
+    ("what is a good discount for a kettle priced 999", "kettle"),
+    ("predict the discount", None),
+])
+def test_stated_kind(question, kind):
+    assert stated_kind(question) == kind
