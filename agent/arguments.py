@@ -34,9 +34,9 @@ import typing
 from typing import Any
 
 from agent.guard import ungrounded_arguments
-from agent.router import ASCENDING_WORDS, CatalogVocabulary
-from agent.stated import (SORT_WORDS, price_bounds, stated_category, stated_counts, stated_group, stated_ratings,
-                          stated_sort, stated_top_k, words_of_sorting)
+from agent.router import CatalogVocabulary
+from agent.stated import (ASCENDING_WORDS, SORT_WORDS, worded, price_bounds, stated_category, stated_counts,
+                          stated_group, stated_order, stated_ratings, stated_sort, stated_top_k, words_of_sorting)
 from agent.tools import validate_args
 from core.errors import ValidationError
 from data.names import spoken_name
@@ -209,33 +209,20 @@ def check_rating_count(arguments: dict[str, Any], question: str) -> tuple[dict[s
     return {**arguments, "rating_count": counts[0]}, [f"rating_count={have:g} -> {counts[0]} (stated)"]
 
 
-_ASC_WORDS = (*ASCENDING_WORDS, "minimum")
-_DESC_WORDS = ("highest", "most", "top", "biggest", "largest", "best", "deepest", "costliest", "priciest", "maximum",
-               "greatest")
-
-
-def _worded(question: str, words: tuple[str, ...]) -> bool:
-    """Whether the question has one of ``words``, or a typo of one ("loowest", "lwoest", "wort")."""
-    for word in re.findall(r"[a-z]+", question.lower()):
-        if word in words or (len(word) >= 4 and difflib.get_close_matches(word, words, n=1, cutoff=0.8)):
-            return True
-    return False
-
-
 def check_order(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
-    """``catalog_stats`` groups ranked the way the question asks: "lowest / least / bottom / cheapest ..." (or a
-    typo of one) is ascending, "highest / most / top / best ..." descending; an ascending order the question has
-    no word for goes back to the default (descending); words of both kinds keep the model's order."""
+    """``catalog_stats`` groups ranked the way the question asks (:func:`agent.stated.stated_order`): "lowest /
+    least / bottom / cheapest ..." (or a typo of one) is ascending, "highest / most / top / best ..." descending;
+    an ascending order the question has no word for goes back to the default (descending); words of both kinds
+    keep the model's order."""
     if arguments.get("group_by") in (None, "none"):
         return arguments, []
-    asc, desc = _worded(question, _ASC_WORDS), _worded(question, _DESC_WORDS)
+    want = stated_order(question)
     have = arguments.get("order") or "desc"
-    if asc == desc:
-        if asc or have == "desc":
+    if want is None:
+        if have == "desc" or worded(question, ASCENDING_WORDS):
             return arguments, []
         out = {k: v for k, v in arguments.items() if k != "order"}
         return out, [f"order {have} -> desc (no word asks for {have})"]
-    want = "asc" if asc else "desc"
     if have == want:
         return arguments, []
     return {**arguments, "order": want}, [f"order {have} -> {want} (as worded)"]

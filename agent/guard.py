@@ -246,8 +246,10 @@ def misattributed_numbers(answer: str, evidence: str, *, allowed: tuple[float, .
         return []
     from agent.answers import short_name
 
+    # trailing punctuation is not part of a name: "Wireless -" would otherwise match the answer's "Wireless - (list"
     keys = [(key, facts) for name, facts in products
-            for key in {" ".join(name.lower().split()), short_name(name).lower(), " ".join(name.lower().split()[:4])}
+            for key in {k.rstrip(" -|,.;:") for k in (" ".join(name.lower().split()), short_name(name).lower(),
+                                                     " ".join(name.lower().split()[:4]))}
             if len(key) >= 6 and re.search(r"[a-z]{3}", key)]  # too short to name a product unambiguously
     wrong: list[float] = []
     for line in answer.splitlines():

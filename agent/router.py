@@ -16,8 +16,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 from agent.protocol import UNIT_SCALE, ToolCall
-from agent.stated import (AMBIGUOUS_BOUND_WORDS, price_bounds, product_phrase, stated_category, stated_counts,
-                          stated_kind, stated_ratings, stated_sort, stated_top_k)
+from agent.stated import (AMBIGUOUS_BOUND_WORDS, ASCENDING_WORDS, price_bounds, product_phrase, stated_category,
+                          stated_counts, stated_group, stated_kind, stated_ratings, stated_sort, stated_top_k, worded)
 from data.names import CategoryFilter, NameIndex, name_key, singular
 
 _CAMEL_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -169,7 +169,9 @@ _STATS_RE = re.compile(
     r"\b(average|avg|mean|how many|number of|count of|total (number|ratings|reviews)|per (category|brand)|"
     r"by (category|brand|price band|price range)|which (categor(y|ies)|brands?|price band)|"
     r"top \d+ (categor(y|ies)|brands)|(categor(y|ies)|brands|price bands?) (with|has|have|by)|statistics|stats|"
-    r"breakdown|distribution)\b", re.I)
+    r"breakdown|distribution|most reviewed (brands|categor(y|ies))|"
+    r"(what('s| is)|tell me|show)( me)?( the)? (max(imum)?|highest|biggest|largest|deepest) (single )?discount "
+    r"(in|on|among|for|of))\b", re.I)
 _REVIEW_RE = re.compile(r"\b(reviews?|customers? say|people say|feedback|complain\w*|opinions?|what do (buyers|users))\b", re.I)
 
 @dataclass(frozen=True)
@@ -207,16 +209,14 @@ def _search_call(question: str, vocab: CatalogVocabulary, top_k: int) -> ToolCal
     return ToolCall("search_products", args)
 
 
-# words that rank groups lowest first ("bottom 3 brands by rating"); agent.arguments.check_order reads the same
-ASCENDING_WORDS = ("lowest", "least", "worst", "bottom", "smallest", "fewest", "cheapest")
-_ASCENDING_RE = re.compile(rf"\b({'|'.join(ASCENDING_WORDS)})\b")
 
 
 def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
     q = question.lower()
     if re.search(r"\b(how many|number of|count)\b", q) and not re.search(r"\b(ratings|reviews)\b", q):
         metric = "count"
-    elif re.search(r"\btotal (number of )?(ratings|reviews)\b", q):
+    elif re.search(r"\b(total (number of )?(ratings|reviews)|(ratings|reviews) in total|most (ratings|reviews)"
+                   r"|most reviewed|most rated)\b", q):
         metric = "total_ratings"
     elif re.search(r"\b(max(imum)?|highest|biggest|largest|deepest) discount", q) and not re.search(r"\baverage\b", q):
         metric = "max_discount"
@@ -228,14 +228,16 @@ def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
         metric = "avg_price"
     else:
         metric = "count"
-    if re.search(r"\bbrands?\b", q):
-        group_by = "brand"
-    elif re.search(r"\bprice (band|range|bracket|segment)s?\b", q):
-        group_by = "price_band"
-    elif re.search(r"\bcategor(y|ies)\b", q):
-        group_by = "category"
-    else:
-        group_by = "none"
+    group_by = stated_group(question)  # "by brand", "per category", "by braand"
+    if group_by is None:
+        if re.search(r"\bbrands?\b", q):
+            group_by = "brand"
+        elif re.search(r"\bprice (band|range|bracket|segment)s?\b", q):
+            group_by = "price_band"
+        elif re.search(r"\bcategor(y|ies)\b", q):
+            group_by = "category"
+        else:
+            group_by = "none"
     args: dict[str, Any] = {"metric": metric, "group_by": group_by}
     category = vocab.match_category(question)
     if category:
@@ -248,7 +250,7 @@ def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
     m = re.search(r"\b(?:top|first|bottom)\s+(\d{1,2})\b", q)
     if m:
         args["top_n"] = max(1, min(50, int(m.group(1))))
-    if _ASCENDING_RE.search(q):
+    if worded(question, ASCENDING_WORDS):  # "lowest", "least", "bottom" (also misspelt)
         args["order"] = "asc"
     return ToolCall("catalog_stats", args)
 

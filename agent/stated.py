@@ -340,3 +340,25 @@ def stated_kind(question: str) -> str | None:
         if words and not any(w.lower() in _KIND_STOP or re.search(r"\d", w) for w in words):
             found = " ".join(words)
     return found
+
+
+# ------------------------------------------------------------------------------------------- ranking order
+# words that rank groups lowest first ("bottom 3 brands by rating") and highest first
+ASCENDING_WORDS = ("lowest", "least", "worst", "bottom", "smallest", "fewest", "cheapest", "minimum")
+DESCENDING_WORDS = ("highest", "most", "top", "biggest", "largest", "best", "deepest", "costliest", "priciest",
+                    "maximum", "greatest")
+
+
+def worded(question: str, words: tuple[str, ...]) -> bool:
+    """Whether the question has one of ``words``, or a typo of one ("loowest", "lwoest", "wort")."""
+    for word in re.findall(r"[a-z]+", question.lower()):
+        if word in words or (len(word) >= 4 and difflib.get_close_matches(word, words, n=1, cutoff=0.8)):
+            return True
+    return False
+
+
+def stated_order(question: str) -> str | None:
+    """How the question ranks groups: "asc" for "lowest / least / bottom / cheapest ..." (or a typo of one), "desc"
+    for "highest / most / top / best ...", None for neither or both."""
+    asc, desc = worded(question, ASCENDING_WORDS), worded(question, DESCENDING_WORDS)
+    return None if asc == desc else ("asc" if asc else "desc")

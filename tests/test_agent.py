@@ -353,6 +353,22 @@ def test_rules_search_reads_every_filter_and_the_product_words(tools):
     assert understand("show 12 kettles", vocab, top_k=5).call.arguments["top_k"] == 5  # the request's cap holds
 
 
+@pytest.mark.parametrize("question, arguments", [
+    ("which brand has the most ratings in total", {"metric": "total_ratings", "group_by": "brand"}),
+    ("Tell me most reviewed brands", {"metric": "total_ratings", "group_by": "brand"}),
+    ("which categories have the lowet average discount", {"metric": "avg_discount", "group_by": "category",
+                                                          "order": "asc"}),
+    ("average discount by braand", {"metric": "avg_discount", "group_by": "brand"}),
+    ("what's the biggest discount on kettles?", {"metric": "max_discount", "group_by": "none",
+                                                 "category": "ElectricKettles"}),
+])
+def test_rules_read_stats_questions(tools, question, arguments):
+    from agent.router import CatalogVocabulary, understand
+    vocab = CatalogVocabulary.from_frame(tools.services.catalog_frame)
+    call = understand(question, vocab).call
+    assert (call.name, call.arguments) == ("catalog_stats", arguments)
+
+
 @pytest.mark.parametrize("question, sort", [
     ("best deal kettles", "discount"),          # not "best" rated: the rules and the model checks read one order
     ("best rated kettles", "rating"),

@@ -60,6 +60,18 @@ def _grounded(tool: str, result: dict) -> str:
     return answer
 
 
+def test_names_that_differ_by_trailing_punctuation_are_not_told_apart():
+    """Found by the property below: "Wireless -" named the second "Wireless" line ("2. Wireless - (list ₹1).")."""
+    def hit(name, list_price):
+        return {"product_id": "0000000000", "product_name": name, "category": "Electronics|Headphones",
+                "discounted_price": None, "actual_price": list_price, "rating": None, "rating_count": None,
+                "discount_percentage": None, "score": 0.0, "snippet": ""}
+    result = {"results": [hit("Wireless", None), hit("Wireless", 1), hit("Wireless -", None)], "total_matches": 3}
+    answer = _grounded("search_products", result)
+    assert "2. Wireless - (list ₹1)." in answer
+    assert misattributed_numbers(answer, render_tool_result("search_products", result)) == []
+
+
 @settings(max_examples=300, deadline=None)
 @given(search_results)
 def test_search_answers_are_grounded(result):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.stated import (price_bounds, product_phrase, stated_category, stated_group, stated_kind, stated_ratings,
-                          stated_sort, stated_top_k, words_of_sorting)
+from agent.stated import (price_bounds, product_phrase, stated_category, stated_group, stated_kind, stated_order,
+                          stated_ratings, stated_sort, stated_top_k, words_of_sorting)
 from data.names import NameIndex
 
 
@@ -116,3 +116,14 @@ def test_bounds_carry_their_words_and_place():
 ])
 def test_stated_kind(question, kind):
     assert stated_kind(question) == kind
+
+
+@pytest.mark.parametrize("question, order", [
+    ("which categories have the lowet average discount", "asc"),   # a typo of "lowest"
+    ("Which brands discount the leasst on average", "asc"),
+    ("most reviewed brands", "desc"),
+    ("top 3 cheapest brands", None),                                # both kinds
+    ("average rating by category", None),
+])
+def test_stated_order(question, order):
+    assert stated_order(question) == order
