@@ -211,33 +211,35 @@ def _search_call(question: str, vocab: CatalogVocabulary, top_k: int) -> ToolCal
 
 
 
+# (words, unless these words, value): the first rule that matches names the stats metric / grouping
+_METRIC_RULES: list[tuple[str, str | None, str]] = [
+    (r"\b(how many|number of|count)\b", r"\b(ratings|reviews)\b", "count"),
+    (r"\b(total (number of )?(ratings|reviews)|(ratings|reviews) in total|most (ratings|reviews)|most reviewed"
+     r"|most rated)\b", None, "total_ratings"),
+    (r"\b(max(imum)?|highest|biggest|largest|deepest) discount", r"\baverage\b", "max_discount"),
+    (r"discount", None, "avg_discount"),
+    (r"\brat(ing|ed)", None, "avg_rating"),
+    (r"\b(price|cost|expensive|cheap)", None, "avg_price"),
+]
+_GROUP_RULES: list[tuple[str, str | None, str]] = [
+    (r"\bbrands?\b", None, "brand"),
+    (r"\bprice (band|range|bracket|segment)s?\b", None, "price_band"),
+    (r"\bcategor(y|ies)\b", None, "category"),
+]
+
+
+def _first_rule(rules: list[tuple[str, str | None, str]], text: str, default: str) -> str:
+    for words, unless, value in rules:
+        if re.search(words, text) and not (unless and re.search(unless, text)):
+            return value
+    return default
+
+
 def _stats_call(question: str, vocab: CatalogVocabulary) -> ToolCall:
     q = question.lower()
-    if re.search(r"\b(how many|number of|count)\b", q) and not re.search(r"\b(ratings|reviews)\b", q):
-        metric = "count"
-    elif re.search(r"\b(total (number of )?(ratings|reviews)|(ratings|reviews) in total|most (ratings|reviews)"
-                   r"|most reviewed|most rated)\b", q):
-        metric = "total_ratings"
-    elif re.search(r"\b(max(imum)?|highest|biggest|largest|deepest) discount", q) and not re.search(r"\baverage\b", q):
-        metric = "max_discount"
-    elif "discount" in q:
-        metric = "avg_discount"
-    elif re.search(r"\brat(ing|ed)", q):
-        metric = "avg_rating"
-    elif re.search(r"\b(price|cost|expensive|cheap)", q):
-        metric = "avg_price"
-    else:
-        metric = "count"
-    group_by = stated_group(question)  # "by brand", "per category", "by braand"
-    if group_by is None:
-        if re.search(r"\bbrands?\b", q):
-            group_by = "brand"
-        elif re.search(r"\bprice (band|range|bracket|segment)s?\b", q):
-            group_by = "price_band"
-        elif re.search(r"\bcategor(y|ies)\b", q):
-            group_by = "category"
-        else:
-            group_by = "none"
+    metric = _first_rule(_METRIC_RULES, q, "count")
+    # "by brand", "per category", "by braand"; else the first grouping word
+    group_by = stated_group(question) or _first_rule(_GROUP_RULES, q, "none")
     args: dict[str, Any] = {"metric": metric, "group_by": group_by}
     category = vocab.match_category(question)
     if category:
