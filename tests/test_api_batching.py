@@ -54,7 +54,7 @@ def test_lone_request_is_scored_at_once_and_errors_are_isolated():
     service = BatchingFormula()
     batcher = PredictBatcher(service)
     assert asyncio.run(batcher.predict(_args(3))) == service.predict(_args(3))
-    assert service.sizes == [1]
+    assert service.sizes == [] and (batcher.batches, batcher.items) == (1, 1)  # a lone request: one-row predict
 
     bad = PredictDiscountArgs(category="unknowncategory", actual_price=10, rating=4, rating_count=1)
 

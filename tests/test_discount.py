@@ -236,6 +236,30 @@ def test_unknown_category_and_no_text_still_predict(service):
     assert any(c["feature"] == "category: Telescopes" for c in full["contributions"])
 
 
+def test_fast_scoring_paths_match_the_plain_ones(trained, demo_frame):
+    """One-row requests skip pandas string accessors, blank text fields and the DMatrix; the numbers must be the
+    same as the plain pandas/DMatrix computation."""
+    import xgboost as xgb
+
+    from tools.discount.features import _strings, request_frame
+
+    column = pd.Series(["a", None, float("nan"), pd.NA, 3], dtype=object)
+    assert list(_strings(column)) == list(column.fillna("").astype(str))
+    enc = trained.model.encoder
+    frames = [demo_frame, request_frame([{"category": "SmartWatches", "actual_price": 2999, "rating": 4.1,
+                                          "rating_count": 1200},
+                                         {"category": "Telescopes", "actual_price": None, "rating": None,
+                                          "rating_count": None}], enc.leaf_lookup)]
+    for frame in frames:
+        matrix = enc.transform(frame)
+        plain = trained.model.booster.predict(xgb.DMatrix(matrix, feature_names=enc.feature_names, missing=np.nan))
+        np.testing.assert_array_equal(trained.model.raw_predict(frame), plain)
+    # a blank text field scores as an all-zero vector: the same as sending the text through the vectorizer
+    texts = pd.Series(["", "  "], dtype=object)
+    for fld, vec in enc.vectorizers.items():
+        assert vec.transform(texts).nnz == 0, fld
+
+
 def test_prediction_depends_on_inputs(service):
     cheap = service.predict(PredictDiscountArgs(**_request(actual_price=300)))
     dear = service.predict(PredictDiscountArgs(**_request(actual_price=30000, category="Electronics|HomeTheater")))

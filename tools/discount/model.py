@@ -72,9 +72,9 @@ class DiscountModel:
         return self.encoder.transform(frame)
 
     def raw_predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Unclipped booster output."""
+        """Unclipped booster output (in-place prediction: no DMatrix for plain scoring)."""
         assert self.booster is not None, "model is not fitted"
-        return self.booster.predict(self._dmatrix(frame))
+        return self.booster.inplace_predict(self.matrix(frame), missing=np.nan)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.clip(self.raw_predict(frame), 0.0, 100.0)
