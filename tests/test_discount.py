@@ -258,6 +258,11 @@ def test_fast_scoring_paths_match_the_plain_ones(trained, demo_frame):
     texts = pd.Series(["", "  "], dtype=object)
     for fld, vec in enc.vectorizers.items():
         assert vec.transform(texts).nnz == 0, fld
+        # term counts built from the analyzer are scikit-learn's own, indices sorted
+        counter, _ = vec._counter()
+        docs = list(enc.field_texts(demo_frame, fld))
+        ours, theirs = vec._counts(counter, docs), counter.transform(docs).tocsr()
+        assert ours.has_sorted_indices and (ours != theirs).nnz == 0 and ours.dtype == theirs.dtype, fld
 
 
 def test_prediction_depends_on_inputs(service):
