@@ -36,13 +36,15 @@ from typing import Any
 from agent.guard import ungrounded_arguments
 from agent.router import CatalogVocabulary
 from agent.stated import (ASCENDING_WORDS, SORT_WORDS, worded, price_bounds, stated_category, stated_counts,
-                          stated_group, stated_order, stated_ratings, stated_sort, stated_top_k, words_of_sorting)
+                          stated_group, stated_order, stated_ratings, stated_sort, stated_top_k, typo_of,
+                          words_of_sorting)
 from agent.tools import validate_args
 from core.errors import ValidationError
 from data.names import spoken_name
 from tools.specs import TOOL_ARGS
 
 log = logging.getLogger(__name__)
+
 
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=0.01, abs_tol=0.01)
@@ -448,8 +450,7 @@ MAX_LEAD_WORDS = 2
 
 def _opens_request(word: str) -> bool:
     """Whether ``word`` is (or is a typo of: "Fnid", "Shiw") a word that opens a request or a filter."""
-    return word in _LEAD_STOP or (len(word) >= 4 and bool(difflib.get_close_matches(word, _LEAD_WORDS, n=1,
-                                                                                      cutoff=0.75)))
+    return word in _LEAD_STOP or typo_of(word, _LEAD_WORDS, min_len=4, cutoff=0.75) is not None
 
 
 def check_query_span(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:

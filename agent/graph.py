@@ -101,7 +101,6 @@ class MarketingAgent:
     metrics: AgentMetrics = field(default_factory=AgentMetrics)
 
     def __post_init__(self) -> None:
-        self._domain_words = self.vocab.domain_words()
         self._llm_lock = threading.Lock()
         self._graph = self._build_graph()
 
@@ -181,7 +180,7 @@ class MarketingAgent:
         return g.compile()
 
     def _node_guard(self, state: AgentState) -> dict[str, Any]:
-        verdict = check_input(state["question"], self._domain_words)
+        verdict = check_input(state["question"], self.vocab.domain_words())
         if verdict.refused:
             self.metrics.record_refusal(verdict.kind)
             log.info("guard refused a question", extra={"guard": verdict.kind})

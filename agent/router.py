@@ -106,12 +106,15 @@ class CatalogVocabulary:
                 return brand
         return None
 
-    def domain_words(self) -> list[str]:
-        """Brands and category words (keep questions about them on-topic for the guard)."""
-        out = set(self.brands)
-        for c in self.categories:
-            out.update(w for w in camel_words(c) if len(w) > 3)
-        return sorted(out)
+    def domain_words(self) -> tuple[str, ...]:
+        """Brands and category words (keep questions about them on-topic for the guard); built once."""
+        cached = self.__dict__.get("_domain_words")
+        if cached is None:
+            out = set(self.brands)
+            for c in self.categories:
+                out.update(w for w in camel_words(c) if len(w) > 3)
+            cached = self.__dict__["_domain_words"] = tuple(sorted(out))
+        return cached
 
 
 # ------------------------------------------------------------------------------------------- number reading

@@ -41,6 +41,17 @@ class PriceBound:
     cue: str = ""  # the direction words ("under", "budget of"), "range" for a range
 
 
+def typo_of(word: str, words: tuple[str, ...] | frozenset[str], *, min_len: int, cutoff: float) -> str | None:
+    """The word of ``words`` that ``word`` is, or is a typo of ("lwoest" -> "lowest"): an exact member, or the
+    closest one at least ``cutoff`` alike when ``word`` has ``min_len`` letters or more; else None."""
+    if word in words:
+        return word
+    if len(word) < min_len:
+        return None
+    close = difflib.get_close_matches(word, list(words), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
 def _amount(number: str, unit: str | None) -> float:
     return float(number.replace(",", "")) * UNIT_SCALE.get((unit or "").lower(), 1.0)
 
@@ -79,7 +90,6 @@ def price_bounds(question: str) -> list[PriceBound]:
     return out
 
 
-
 _COUNT_RE = re.compile(rf"{_NUM}\s*(?:{_UNIT})?\s*\+?\s*(?:user |customer |buyer )?(?:ratings|reviews|reviewers|votes|raters)\b",
                        re.I)
 _TOP_K_RE = re.compile(r"\b(?:top|show(?: me)?|list|give me|just|only)\s+(\d{1,2})\b(?![.,]\d|\s*(?:k\b|%|★|\+|stars?\b"
@@ -98,8 +108,6 @@ def stated_counts(question: str) -> list[float]:
 def stated_top_k(question: str) -> list[int]:
     """How many results the question asks for: "top 10", "show 6", "(8 results)", "3 options", "8 fast chargers"."""
     return [int(m.group(1) or m.group(2) or m.group(3)) for m in _TOP_K_RE.finditer(question)]
-
-
 
 
 # ------------------------------------------------------------------------------------------------ ratings
@@ -170,10 +178,9 @@ def _spelled(question: str) -> str:
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         # comparatives are bounds, not orders: "cheaper than" is not "cheapest", "costlier than" not "costliest"
-        if len(word) < 5 or word.lower() in _SORT_VOCABULARY or word.lower().endswith("er"):
+        if word.lower() in _SORT_VOCABULARY or word.lower().endswith("er"):
             return word
-        close = difflib.get_close_matches(word.lower(), _SORT_VOCABULARY, n=1, cutoff=0.82)
-        return close[0] if close else word
+        return typo_of(word.lower(), _SORT_VOCABULARY, min_len=5, cutoff=0.82) or word
     return re.sub(r"[A-Za-z]+", fix, question)
 
 
@@ -196,8 +203,8 @@ def words_of_sorting(question: str) -> bool:
     if stated_sort(question) is not None:
         return True
     words = [w.lower() for w in re.findall(r"[A-Za-z]+", question)]
-    return any(w in SORT_WORDS or (len(w) >= 5 and not w.endswith("er") and
-                                   difflib.get_close_matches(w, SORT_WORDS, n=1, cutoff=0.8)) for w in words)
+    return any(w in SORT_WORDS or (not w.endswith("er") and typo_of(w, SORT_WORDS, min_len=5, cutoff=0.8))
+               for w in words)
 
 
 # ---------------------------------------------------------------------------------------- named category
@@ -210,6 +217,15 @@ _CATEGORY_CUES = [
 ]
 
 
+def _leading_name(words: list[str], names: "NameIndex") -> tuple[str, int] | None:
+    """The catalog name the longest leading run of ``words`` spells exactly (or as a plural), and its length."""
+    for n in range(len(words), 0, -1):
+        name = names.resolve(" ".join(words[:n]), fuzzy=False)
+        if name is not None:
+            return name, n
+    return None
+
+
 def stated_category(question: str, names: "NameIndex") -> str | None:
     """The one catalog category the question names as a place to look ("in Home&Kitchen", "from the Electronics
     section", "(category Electronics)", "in the smart televisions category"), as the catalog writes it; None
@@ -218,12 +234,9 @@ def stated_category(question: str, names: "NameIndex") -> str | None:
     found: set[str] = set()
     for rx in _CATEGORY_CUES:
         for m in rx.finditer(question):
-            words = m.group(1).split()
-            for n in range(len(words), 0, -1):  # the longest run of words that is a catalog name
-                name = names.resolve(" ".join(words[:n]), fuzzy=False)
-                if name is not None:
-                    found.add(name)
-                    break
+            named = _leading_name(m.group(1).split(), names)
+            if named is not None:
+                found.add(named[0])
         if found:
             break
     return found.pop() if len(found) == 1 else None
@@ -243,9 +256,9 @@ def stated_group(question: str) -> str | None:
         if word == "price" and m.group(2):
             found.add("price_band")
             continue
-        close = difflib.get_close_matches(word, list(_GROUPS), n=1, cutoff=0.8) if len(word) >= 5 else []
-        if word in _GROUPS or close:
-            found.add(_GROUPS[word if word in _GROUPS else close[0]])
+        group = typo_of(word, tuple(_GROUPS), min_len=5, cutoff=0.8)
+        if group is not None:
+            found.add(_GROUPS[group])
     return found.pop() if len(found) == 1 else None
 
 
@@ -294,11 +307,10 @@ def _spans(question: str, names: "NameIndex | None") -> list[tuple[int, int]]:
                     spans.append((m.start(), m.start(1) + len(m.group(1))) if m.end() == m.start() else m.span())
         for m in _CATEGORY_CUES[2].finditer(question):  # "in Home&Kitchen": the cue and the name
             words = m.group(1).split()
-            for n in range(len(words), 0, -1):
-                if names.resolve(" ".join(words[:n]), fuzzy=False) is not None:
-                    end = question.find(words[n - 1], m.start(1)) + len(words[n - 1])
-                    spans.append((m.start(), end))
-                    break
+            named = _leading_name(words, names)
+            if named is not None:
+                last = words[named[1] - 1]
+                spans.append((m.start(), question.find(last, m.start(1)) + len(last)))
     return [s for s in spans if s[1] > s[0]]
 
 
@@ -351,10 +363,7 @@ DESCENDING_WORDS = ("highest", "most", "top", "biggest", "largest", "best", "dee
 
 def worded(question: str, words: tuple[str, ...]) -> bool:
     """Whether the question has one of ``words``, or a typo of one ("loowest", "lwoest", "wort")."""
-    for word in re.findall(r"[a-z]+", question.lower()):
-        if word in words or (len(word) >= 4 and difflib.get_close_matches(word, words, n=1, cutoff=0.8)):
-            return True
-    return False
+    return any(typo_of(word, words, min_len=4, cutoff=0.8) for word in re.findall(r"[a-z]+", question.lower()))
 
 
 def stated_order(question: str) -> str | None:

@@ -30,9 +30,9 @@ def rules_output(question: str, vocab: CatalogVocabulary, top_k: int = 5) -> str
 
 def score_rules(rows: list[dict[str, Any]], vocab: CatalogVocabulary) -> dict[str, Any]:
     """Summary (``finetune.evaluate.summarize``) of the rules on the ``tool_call`` / ``no_tool`` rows."""
-    from finetune.evaluate import _user_question, score_example, summarize
+    from finetune.evaluate import score_example, summarize, user_question
 
-    scored = [score_example(row, rules_output(_user_question(row["messages"]), vocab), None)
+    scored = [score_example(row, rules_output(user_question(row["messages"]), vocab), None)
               for row in rows if row["kind"] in ("tool_call", "no_tool")]
     summary = summarize(scored)
     keep = ("n", "tool_choice_accuracy", "tool_args_accuracy")

@@ -141,7 +141,7 @@ def is_refusal(text: str) -> bool:
     return bool(t) and (any(r in t for r in REFUSALS.values()) or bool(_REFUSAL_RE.search(t)))
 
 
-def _user_question(messages: list[dict[str, str]]) -> str:
+def user_question(messages: list[dict[str, str]]) -> str:
     return next((m["content"] for m in messages if m["role"] == "user"), "")
 
 
@@ -150,7 +150,8 @@ def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | N
     """Per-example flags for one model reply (see module docstring for the rules); ``vocab`` is the catalog the
     agent's name and query checks resolve against (None: only the checks that read the question alone)."""
     kind, exp = row["kind"], row["expected"]
-    question = _user_question(row["messages"])
+    question = user_question(row["messages"])
+    domain = vocab.domain_words() if vocab is not None else ()  # what keeps a question on topic for the guard
     try:
         call = parse_tool_call(output)
         parse_error = False
@@ -168,7 +169,7 @@ def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | N
             sent, fallback = vet_arguments(want, dict(call.arguments), question, vocab)
             checked_ok = fallback is None and arguments_match(want, exp.get("arguments", {}), sent)
         res.update(tool_ok=tool_ok, args_ok=args_ok, args_ok_checked=checked_ok,
-                   guard_refused=check_input(question, _domain_words(vocab)).refused)
+                   guard_refused=check_input(question, domain).refused)
     elif kind in ("answer", "result_injection"):
         evidence = exp.get("evidence", "") + "\n" + question
         final = not parse_error and call is None and "<tool_call>" not in output and bool(output.strip())
@@ -181,20 +182,8 @@ def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | N
     elif kind == "refusal":
         res["refused"] = call is None and not parse_error and is_refusal(output)
         # as the agent handles it: its input guard (agent.guard.check_input) answers before the model is asked
-        res["refused_checked"] = res["refused"] or check_input(question, _domain_words(vocab)).refused
+        res["refused_checked"] = res["refused"] or check_input(question, domain).refused
     return res
-
-
-_DOMAIN_WORDS: dict[int, tuple[CatalogVocabulary, tuple[str, ...]]] = {}
-
-
-def _domain_words(vocab: CatalogVocabulary | None) -> tuple[str, ...]:
-    """The catalog words that keep a question on topic for the input guard (built once per vocabulary)."""
-    if vocab is None:
-        return ()
-    if id(vocab) not in _DOMAIN_WORDS:
-        _DOMAIN_WORDS[id(vocab)] = (vocab, tuple(vocab.domain_words()))
-    return _DOMAIN_WORDS[id(vocab)][1]
 
 
 def _rate(items: list[dict[str, Any]], key: str) -> float | None:

@@ -431,8 +431,9 @@ class FeatureEncoder:
         text_cols: list[np.ndarray] = []
         for fld in self.ridge_fields:
             texts = self.field_texts(frame, fld)
-            lengths = np.array([len(t) for t in texts.to_numpy()], dtype=float)  # not .str: slow for a few rows
-            has_text = np.array([bool(t.strip()) for t in texts.to_numpy()], dtype=bool)
+            values = texts.to_numpy()  # plain loops, not .str: pandas' accessors are slow for a few rows
+            lengths = np.array([len(t) for t in values], dtype=float)
+            has_text = np.array([bool(t.strip()) for t in values], dtype=bool)
             width = len(self.vectorizers[fld].vocabulary) if fld in self.vectorizers else 0
             # blank texts (a request without product name or description) have an all-zero vector: skip the
             # vectorizer, which costs ~1 ms per call even for one row
