@@ -19,10 +19,10 @@ _UNIT = r"(k|thousand|lakhs?|lacs?)\b"
 _AMOUNT = rf"(?:₹|\brs\.?|\binr)?\s*{_NUM}\s*(?:{_UNIT})?\s*(?:rupees|rs\b\.?|inr\b|/-)?"
 _AMOUNT_RE = re.compile(_AMOUNT, re.I)
 _RANGE_RE = re.compile(rf"(?:between\s+|from\s+)?{_AMOUNT}\s*(?:to|-|–|and)\s*{_AMOUNT}", re.I)
-_MAX_RE = re.compile(r"(?:\bunder|\bbelow|\bless than|\blower than|\bcheaper than|\bwithin|\bup ?to|\bupto|\bat most"
+_MAX_RE = re.compile(r"(?:\bunder|\bbelow|(?<!\bnot )(?<!\bno )\bless than|\blower than|\bcheaper than|\bwithin|\bup ?to|\bupto|\bat most"
                      r"|\bnot more than|\bno more than|\bnot above|\bnot over|\bmax(?:imum)?(?: price)?|\bbudget(?: of)?"
                      r"|<=?|≤)\s*$", re.I)
-_MIN_RE = re.compile(r"(?:\bover|\babove|\bmore than|\bgreater than|\bhigher than|\bat least|\bstarting (?:from|at)"
+_MIN_RE = re.compile(r"(?:\bover|\babove|\bmore than|\bno(?:t)? less than|\bgreater than|\bhigher than|\bat least|\bstarting (?:from|at)"
                      r"|\bfrom|\bmin(?:imum)?(?: price)?|\bcostlier than|\bpricier than|>=?|≥)\s*$", re.I)
 # words between a bound and its amount that do not change it ("under a budget of", "costing over rs")
 _GLUE_RE = re.compile(r"(?:\s*(?:a|the|of|price|priced|costing)\b)*\s*$", re.I)

@@ -51,6 +51,24 @@ CODE_VERSION = "dataset-v3"
 # (templates.EXTRA_CATEGORIES, textgen.brand_name): the demo catalog has only 14 kinds and a few brands
 OPEN_VOCAB_SHARE = 0.35
 ARG_ORDERS = ("question", "canonical")
+
+
+@dataclass(frozen=True)
+class PriceMix:
+    """How search questions state a price: shares with a ceiling, a floor, a range (the rest state none), whether
+    the extra floor/range wordings are used, and the share of one-bound calls followed by a contrast twin (the same
+    question with the opposite direction word, "under ₹500" -> "over ₹500", and the other key in the same place)."""
+    shares: tuple[float, float, float]
+    more_wordings: bool = False
+    contrast_share: float = 0.0
+
+
+# "v3" is the shipped adapter's data; the other two are the experiments of docs/finetune.md (price directions)
+PRICE_MIXES = {
+    "v3": PriceMix((0.35, 0.17, 0.10)),
+    "balanced": PriceMix((0.24, 0.24, 0.18), more_wordings=True),
+    "contrast": PriceMix((0.24, 0.24, 0.18), more_wordings=True, contrast_share=0.5),
+}
 SEARCH_ARG_KEYS = ("query", "max_price", "min_price", "min_rating", "min_rating_count", "category", "sort_by",
                    "top_k")
 KINDS = ("tool_call", "no_tool", "answer", "refusal", "result_injection")
@@ -160,9 +178,12 @@ class Builder:
     """Generates examples from a list of products (one catalog) with a seeded RNG."""
 
     def __init__(self, products: list[ProductRecord], *, seed: int, test_fraction: float,
-                 arg_order: str = "question") -> None:
+                 arg_order: str = "question", price_mix: str = "v3") -> None:
         if arg_order not in ARG_ORDERS:
             raise ValueError(f"arg_order must be one of {ARG_ORDERS}, got {arg_order!r}")
+        if price_mix not in PRICE_MIXES:
+            raise ValueError(f"price_mix must be one of {sorted(PRICE_MIXES)}, got {price_mix!r}")
+        self.price_mix = PRICE_MIXES[price_mix]
         self.rng = random.Random(seed)
         self.seed = seed
         self.test_fraction = test_fraction
@@ -180,6 +201,8 @@ class Builder:
         self.extra_leaves = {s: [c for c in T.EXTRA_CATEGORIES if product_split("kind:" + c, seed, test_fraction) == s]
                              for s in ("train", "test")}
         self._n = Counter()
+        self._last_bound: tuple[str, str, str] | None = None  # (phrase, key, price text) of the last search
+        self._twin: Example | None = None
 
     # ---- plumbing
     def _id(self, kind: str) -> str:
@@ -199,6 +222,9 @@ class Builder:
         n_test = max(1, int(round(n_templates * self.test_fraction)))
         return "test" if idx in order[:n_test] else "train"
 
+    def _wordings(self, base: list[str], more: list[str]) -> list[str]:
+        return base + more if self.price_mix.more_wordings else base
+
     # ---- search_products
     def search_question(self, p: ProductRecord) -> tuple[str, dict[str, Any], list[str]]:
         """A search request for product ``p``'s kind, its expected arguments and the query's keywords.
@@ -214,19 +240,24 @@ class Builder:
         args: dict[str, Any] = {"query": query}
         tail: list[tuple[str, list[str]]] = []  # (phrase after the query, the argument keys it sets, in order)
         price = p.discounted_price or p.actual_price
+        bound: tuple[str, str, str] | None = None
         r = rng.random()
-        if r < 0.35:
+        mix = self.price_mix
+        if r < mix.shares[0]:
             text, v = price_text(rng, _nice_ceil(rng, price))
             tail.append((rng.choice(T.MAX_PRICE).format(P=text), ["max_price"]))
             args["max_price"] = v
-        elif r < 0.52:
+            bound = (tail[-1][0], "max_price", text)
+        elif r < sum(mix.shares[:2]):
             text, v = price_text(rng, _nice_floor(rng, price))
-            tail.append((rng.choice(T.MIN_PRICE).format(P=text), ["min_price"]))
+            tail.append((rng.choice(self._wordings(T.MIN_PRICE, T.MIN_PRICE_MORE)).format(P=text), ["min_price"]))
             args["min_price"] = v
-        elif r < 0.62:
+            bound = (tail[-1][0], "min_price", text)
+        elif r < sum(mix.shares):
             lo_t, lo = price_text(rng, _nice_floor(rng, price))
             hi_t, hi = price_text(rng, _nice_ceil(rng, price))
-            tail.append((rng.choice(T.PRICE_RANGE).format(P1=lo_t, P2=hi_t), ["min_price", "max_price"]))
+            tail.append((rng.choice(self._wordings(T.PRICE_RANGE, T.PRICE_RANGE_MORE)).format(P1=lo_t, P2=hi_t),
+                         ["min_price", "max_price"]))
             args["min_price"], args["max_price"] = lo, hi
         if rng.random() < 0.3:
             value = rng.choice([3.5, 4.0, 4.0, 4.2, 4.5, 3.8, 3.0, 4.3])
@@ -277,6 +308,7 @@ class Builder:
         assert sorted(keys) == sorted(args), (keys, args)
         ordered = {k: args[k] for k in keys}
         keywords = [w for w in ordered["query"].lower().split() if w]
+        self._last_bound = bound
         return question, ordered, keywords
 
     def search_results(self, args: dict[str, Any], anchor: ProductRecord, split: str,
@@ -309,12 +341,35 @@ class Builder:
         return [_hit(self.rng, q) for q in pool[:n]]
 
     def gen_search_call(self) -> Example:
+        if self._twin is not None:  # the contrast twin of the previous call counts as one of the searches
+            twin, self._twin = self._twin, None
+            return twin
         p = self._pick()
         split = self.split_of[p.product_id]
         q, args, kw = self.search_question(p)
+        if self._last_bound and self.price_mix.contrast_share and self.rng.random() < self.price_mix.contrast_share:
+            self._twin = self._contrast_twin(p, split, q, args, kw, self._last_bound)
+        return self._search_example(p, split, q, args, kw)
+
+    def _search_example(self, p: ProductRecord, split: str, q: str, args: dict[str, Any], kw: list[str]) -> Example:
         call = format_tool_call("search_products", args)
         return Example(self._id("search"), "tool_call", "search", split, _msgs(q, call),
                        {"tool": "search_products", "arguments": args, "query_keywords": kw}, [p.product_id])
+
+    def _contrast_twin(self, p: ProductRecord, split: str, q: str, args: dict[str, Any], kw: list[str],
+                       bound: tuple[str, str, str]) -> Example | None:
+        """``q`` with its one price bound turned round ("under ₹500" -> "over ₹500"): same words, same amount,
+        the other key in the same place; None when the phrase cannot be found again in ``q``."""
+        phrase, key, text = bound
+        at = q.rfind(phrase)
+        if at < 0:
+            return None
+        other = "min_price" if key == "max_price" else "max_price"
+        words = self._wordings(T.MIN_PRICE, T.MIN_PRICE_MORE) if other == "min_price" else T.MAX_PRICE
+        flipped = self.rng.choice(words).format(P=text)
+        twin_q = q[:at] + flipped + q[at + len(phrase):]
+        twin_args = {(other if k == key else k): v for k, v in args.items()}
+        return self._search_example(p, split, twin_q, twin_args, kw)
 
     # ---- predict / explain
     def discount_question(self, p: ProductRecord, explain: bool) -> tuple[str, dict[str, Any]]:
@@ -581,9 +636,11 @@ def compute_stats(products: list[ProductRecord], args: dict[str, Any]) -> dict[s
 
 # ---------------------------------------------------------------------------------------------- writing
 def build_examples(products: list[ProductRecord], *, seed: int = 13, test_fraction: float = 0.2,
-                   sizes: DatasetSizes | None = None, arg_order: str = "question") -> list[Example]:
+                   sizes: DatasetSizes | None = None, arg_order: str = "question",
+                   price_mix: str = "v3") -> list[Example]:
     """All examples for a product list (deterministic for a seed)."""
-    return Builder(products, seed=seed, test_fraction=test_fraction, arg_order=arg_order).build(sizes or DatasetSizes())
+    return Builder(products, seed=seed, test_fraction=test_fraction, arg_order=arg_order,
+                   price_mix=price_mix).build(sizes or DatasetSizes())
 
 
 def write_jsonl(path: str | Path, examples: Iterable[Example]) -> int:
@@ -602,14 +659,14 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 def build_dataset(catalog_path: str | Path, out_dir: str | Path, *, seed: int = 13, test_fraction: float = 0.2,
-                  scale: float = 1.0, arg_order: str = "question") -> dict[str, Any]:
+                  scale: float = 1.0, arg_order: str = "question", price_mix: str = "v3") -> dict[str, Any]:
     """Load a catalog, build examples, write train/test JSONL + manifest. Returns the manifest metadata."""
     from data.catalog import load_catalog
 
     catalog = load_catalog(catalog_path)
     sizes = DatasetSizes().scaled(scale)
     examples = build_examples(catalog.products, seed=seed, test_fraction=test_fraction, sizes=sizes,
-                              arg_order=arg_order)
+                              arg_order=arg_order, price_mix=price_mix)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -623,7 +680,7 @@ def build_dataset(catalog_path: str | Path, out_dir: str | Path, *, seed: int = 
     test_ids = {pid for e in examples if e.split == "test" for pid in e.product_ids}
     meta = {
         "catalog": str(catalog_path), "seed": seed, "test_fraction": test_fraction, "scale": scale,
-        "arg_order": arg_order,
+        "arg_order": arg_order, "price_mix": price_mix,
         "sizes": asdict(sizes), "counts": counts,
         "n_train": sum(counts["train"].values()), "n_test": sum(counts["test"].values()),
         "train_products": len(train_ids), "test_products": len(test_ids),
@@ -636,7 +693,8 @@ def build_dataset(catalog_path: str | Path, out_dir: str | Path, *, seed: int = 
 
 
 class DatasetSettings(BaseAppSettings):
-    """``python -m finetune.dataset --catalog PATH --out DIR [--seed N] [--test-fraction F] [--scale F] [--arg-order O]``."""
+    """``python -m finetune.dataset --catalog PATH --out DIR [--seed N] [--test-fraction F] [--scale F] [--arg-order O]
+    [--price-mix v3|balanced|contrast]``."""
 
     catalog: Path = DEMO_CATALOG
     out: Path = Path("runs/dataset")
@@ -645,6 +703,8 @@ class DatasetSettings(BaseAppSettings):
     scale: float = 1.0
     #: order of search_products arguments in targets: "question" (as their phrases appear) or "canonical"
     arg_order: str = "question"
+    #: how search questions state prices (``PRICE_MIXES``): "v3" (the shipped adapter's data), "balanced", "contrast"
+    price_mix: str = "v3"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -653,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     settings = load_settings(DatasetSettings, sys.argv[1:] if argv is None else argv, prog="finetune.dataset")
     meta = build_dataset(settings.catalog, settings.out, seed=settings.seed, test_fraction=settings.test_fraction,
-                         scale=settings.scale, arg_order=settings.arg_order)
+                         scale=settings.scale, arg_order=settings.arg_order, price_mix=settings.price_mix)
     print(json.dumps({k: meta[k] for k in ("n_train", "n_test", "train_products", "test_products",
                                            "product_overlap", "counts")}, indent=1, ensure_ascii=False))
     return 0

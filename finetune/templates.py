@@ -29,6 +29,11 @@ MIN_PRICE = ["above {P}", "over {P}", "more than {P}", "at least {P}", "starting
              "min price {P}", "priced above {P}"]
 PRICE_RANGE = ["between {P1} and {P2}", "from {P1} to {P2}", "in the {P1} - {P2} range", "priced {P1} to {P2}",
                "{P1} to {P2}"]
+# more floor and range wordings, used by the "balanced" and "contrast" price mixes (dataset.PRICE_MIXES)
+MIN_PRICE_MORE = ["greater than {P}", "higher than {P}", "costlier than {P}", "pricier than {P}", "starting at {P}",
+                  "not less than {P}", "no less than {P}"]
+PRICE_RANGE_MORE = ["{P1}-{P2}", "anywhere between {P1} and {P2}", "in the {P1} to {P2} price range",
+                    "costing {P1} to {P2}", "from {P1} - {P2}"]
 MIN_RATING = ["rated {R}+", "with {R}+ stars", "rated at least {R}", "with a rating of {R} or more",
               "{R} stars and above", "rating above {R}", "with at least {R} stars", "minimum rating {R}",
               "{R}★ and up", "with rating >= {R}", "{R} star or better"]

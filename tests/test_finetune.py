@@ -89,6 +89,46 @@ def test_arguments_come_from_the_wording(demo_examples):
         assert str(int(args["actual_price"])) in digits or f"{args['actual_price'] / 1000:g}k".lower() in q.lower()
 
 
+def _contrast_pairs(examples):
+    calls = [e for e in examples if e.kind == "tool_call" and e.subkind == "search"]
+    pairs = []
+    for a, b in zip(calls, calls[1:]):
+        ka, kb = list(a.expected["arguments"]), list(b.expected["arguments"])
+        diff = [(i, k) for i, k in enumerate(ka) if len(ka) == len(kb) and k != kb[i]]
+        if a.product_ids == b.product_ids and len(diff) == 1 and \
+                a.expected["arguments"]["query"] == b.expected["arguments"]["query"]:
+            pairs.append((a, b, diff[0]))
+    return calls, pairs
+
+
+@pytest.mark.parametrize("mix, pairs_share", [("contrast", (0.2, 0.8)), ("v3", (0, 0.05))])
+def test_price_bounds_come_in_contrast_pairs(demo_catalog, mix, pairs_share):
+    """price_mix="contrast": a share of one-bound searches is followed by the same question with the direction
+    turned round: the other key in the same place, the same amount, and the agent's reader of the words agrees
+    with both. The default ("v3", the shipped adapter's data) has none (only chance look-alikes)."""
+    from agent.stated import price_bounds
+
+    examples = build_examples(demo_catalog.products, seed=7, test_fraction=0.25, sizes=SMALL, price_mix=mix)
+    calls, found = _contrast_pairs(examples)
+    for a, b, (i, key) in found:
+        kb = list(b.expected["arguments"])
+        assert a.split == b.split
+        assert {key, kb[i]} == {"min_price", "max_price"}
+        assert a.expected["arguments"][key] == b.expected["arguments"][kb[i]]
+        for e, k in ((a, key), (b, kb[i])):
+            bound, = price_bounds(e.messages[1]["content"])
+            assert (bound.direction + "_price", bound.value) == (k, e.expected["arguments"][k])
+    one_bound = sum(("min_price" in e.expected["arguments"]) != ("max_price" in e.expected["arguments"])
+                    for e in calls)
+    lo, hi = pairs_share
+    assert lo * one_bound <= 2 * len(found) <= hi * one_bound  # contrast_share 0.5: about a third are pairs
+
+
+def test_price_mix_is_checked(demo_catalog):
+    with pytest.raises(ValueError, match="price_mix"):
+        build_examples(demo_catalog.products, sizes=SMALL, price_mix="uniform")
+
+
 def test_search_arguments_follow_the_question_order(demo_catalog):
     """arg_order="question" lists search arguments as their phrases appear; "canonical" uses the contract's order.
     Both orders give the same arguments for the same questions (the order draws nothing from the RNG)."""
@@ -549,3 +589,17 @@ def test_real_base_lora_steps(tmp_path, demo_catalog_path):
     metrics = train(recipe, progress=False)
     w = load_file(str(tmp_path / "run" / "adapter" / "adapter_model.safetensors"))
     assert metrics["steps"] == 2 and sum(float(v.abs().sum()) for k, v in w.items() if "lora_B" in k) > 0
+
+
+def test_default_recipe_rebuilds_the_shipped_adapters_training_data(tmp_path):
+    """The default recipe's dataset is byte for byte the one the shipped adapter was trained on (its manifest
+    records the train.jsonl sha256): a change to the builder's default output needs a retrained adapter."""
+    from core.hashing import sha256_file
+    from core.settings import REPO_ROOT
+    from finetune.dataset import build_dataset
+    from finetune.train import load_recipe
+
+    shipped = json.loads((REPO_ROOT / "finetune/adapters/smollm2-agent/manifest.json").read_text())["metadata"]
+    ds = load_recipe(REPO_ROOT / "finetune/recipes/default.yaml")["dataset"]
+    build_dataset(REPO_ROOT / "data/demo_catalog.csv", tmp_path, **ds)
+    assert sha256_file(tmp_path / "train.jsonl") == shipped["dataset"]["train_sha256"]

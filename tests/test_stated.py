@@ -106,6 +106,19 @@ def test_bounds_carry_their_words_and_place():
     assert (lo.value, hi.value, lo.in_range, lo.cue) == (100, 100, True, "range")
 
 
+@pytest.mark.parametrize("question, bounds", [
+    ("kettle not less than ₹500", [(500, "min")]),  # a negated ceiling is a floor
+    ("pens no less than rs 100", [(100, "min")]),
+    ("mouse less than 500 rupees", [(500, "max")]),
+    ("fan greater than ₹900", [(900, "min")]),
+    ("iron ₹300-₹400", [(300, "min"), (400, "max")]),
+    ("iron anywhere between 300 rs and 400 rs", [(300, "min"), (400, "max")]),
+    ("cable from ₹100 - 200", [(100, "min"), (200, "max")]),
+])
+def test_price_bound_directions(question, bounds):
+    assert [(b.value, b.direction) for b in price_bounds(question)] == bounds
+
+
 @pytest.mark.parametrize("question, kind", [
     ("what's the likely discount on a WeighingScales MRP rs 849 (4.5 stars, 474 ratings)?", "WeighingScales"),
     ("what discount should we expect on a usb cable costing 599 rupees", "usb cable"),
