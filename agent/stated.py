@@ -19,7 +19,7 @@ _UNIT = r"(k|thousand|lakhs?|lacs?)\b"
 _AMOUNT = rf"(?:₹|\brs\.?|\binr)?\s*{_NUM}\s*(?:{_UNIT})?\s*(?:rupees|rs\b\.?|inr\b|/-)?"
 _AMOUNT_RE = re.compile(_AMOUNT, re.I)
 _RANGE_RE = re.compile(rf"(?:between\s+|from\s+)?{_AMOUNT}\s*(?:to|-|–|and)\s*{_AMOUNT}", re.I)
-_MAX_RE = re.compile(r"(?:\bunder|\bbelow|(?<!\bnot )(?<!\bno )\bless than|\blower than|\bcheaper than|\bwithin|\bup ?to|\bupto|\bat most"
+_MAX_RE = re.compile(r"(?:\bunder|\bbelow|\bless than|\blower than|\bcheaper than|\bwithin|\bup ?to|\bupto|\bat most"
                      r"|\bnot more than|\bno more than|\bnot above|\bnot over|\bmax(?:imum)?(?: price)?|\bbudget(?: of)?"
                      r"|<=?|≤)\s*$", re.I)
 _MIN_RE = re.compile(r"(?:\bover|\babove|\bmore than|\bno(?:t)? less than|\bgreater than|\bhigher than|\bat least|\bstarting (?:from|at)"
@@ -78,15 +78,17 @@ def price_bounds(question: str) -> list[PriceBound]:
         start = max(0, m.start() - 40)
         before = _GLUE_RE.sub("", text[start:m.start()])
         marked = bool(_MONEY_RE.search(m.group(0)))
-        for direction, rx in (("max", _MAX_RE), ("min", _MIN_RE)):
-            cue = rx.search(before)
-            if cue and not marked and _NOT_PRICE_LEAD.search(before[:cue.start()]):
-                break  # "rating >= 4", "reviews over 500" (not written as money): a bound on something else
-            if cue:
-                out.append(PriceBound(_amount(m.group(1), m.group(2)), direction, marked=marked,
-                                      span=(start + cue.start(), m.start() + len(m.group(0).rstrip())),
-                                      cue=cue.group(0).strip().lower()))
-                break
+        cues = [(c, direction) for direction, rx in (("max", _MAX_RE), ("min", _MIN_RE)) if (c := rx.search(before))]
+        if not cues:
+            continue
+        # both end at the amount; the longer one is what was said: "not less than" (min) over "less than" (max),
+        # "not more than" (max) over "more than" (min)
+        cue, direction = min(cues, key=lambda cd: cd[0].start())
+        if not marked and _NOT_PRICE_LEAD.search(before[:cue.start()]):
+            continue  # "rating >= 4", "reviews over 500" (not written as money): a bound on something else
+        out.append(PriceBound(_amount(m.group(1), m.group(2)), direction, marked=marked,
+                              span=(start + cue.start(), m.start() + len(m.group(0).rstrip())),
+                              cue=cue.group(0).strip().lower()))
     return out
 
 

@@ -201,7 +201,6 @@ class Builder:
         self.extra_leaves = {s: [c for c in T.EXTRA_CATEGORIES if product_split("kind:" + c, seed, test_fraction) == s]
                              for s in ("train", "test")}
         self._n = Counter()
-        self._last_bound: tuple[str, str, str] | None = None  # (phrase, key, price text) of the last search
         self._twin: Example | None = None
 
     # ---- plumbing
@@ -222,12 +221,21 @@ class Builder:
         n_test = max(1, int(round(n_templates * self.test_fraction)))
         return "test" if idx in order[:n_test] else "train"
 
-    def _wordings(self, base: list[str], more: list[str]) -> list[str]:
+    def _price_wordings(self, bound: str) -> list[str]:
+        """The wordings of a "max_price" / "min_price" bound or a "range" under this builder's price mix."""
+        if bound == "max_price":
+            return T.MAX_PRICE
+        base, more = (T.MIN_PRICE, T.MIN_PRICE_MORE) if bound == "min_price" else (T.PRICE_RANGE, T.PRICE_RANGE_MORE)
         return base + more if self.price_mix.more_wordings else base
 
     # ---- search_products
     def search_question(self, p: ProductRecord) -> tuple[str, dict[str, Any], list[str]]:
-        """A search request for product ``p``'s kind, its expected arguments and the query's keywords.
+        """A search request for product ``p``'s kind, its expected arguments and the query's keywords."""
+        question, ordered, keywords, _ = self._search_question(p)
+        return question, ordered, keywords
+
+    def _search_question(self, p: ProductRecord) -> tuple[str, dict[str, Any], list[str], tuple[str, str, str] | None]:
+        """``search_question`` and its one price bound as (phrase, key, price text), None for no bound or a range.
 
         Each filter is present with a fixed probability (rare ones such as ``top_k`` or ``category`` often enough
         to be learned). With ``arg_order="question"`` the arguments are listed in the order their phrases appear
@@ -245,19 +253,18 @@ class Builder:
         mix = self.price_mix
         if r < mix.shares[0]:
             text, v = price_text(rng, _nice_ceil(rng, price))
-            tail.append((rng.choice(T.MAX_PRICE).format(P=text), ["max_price"]))
+            tail.append((rng.choice(self._price_wordings("max_price")).format(P=text), ["max_price"]))
             args["max_price"] = v
             bound = (tail[-1][0], "max_price", text)
         elif r < sum(mix.shares[:2]):
             text, v = price_text(rng, _nice_floor(rng, price))
-            tail.append((rng.choice(self._wordings(T.MIN_PRICE, T.MIN_PRICE_MORE)).format(P=text), ["min_price"]))
+            tail.append((rng.choice(self._price_wordings("min_price")).format(P=text), ["min_price"]))
             args["min_price"] = v
             bound = (tail[-1][0], "min_price", text)
         elif r < sum(mix.shares):
             lo_t, lo = price_text(rng, _nice_floor(rng, price))
             hi_t, hi = price_text(rng, _nice_ceil(rng, price))
-            tail.append((rng.choice(self._wordings(T.PRICE_RANGE, T.PRICE_RANGE_MORE)).format(P1=lo_t, P2=hi_t),
-                         ["min_price", "max_price"]))
+            tail.append((rng.choice(self._price_wordings("range")).format(P1=lo_t, P2=hi_t), ["min_price", "max_price"]))
             args["min_price"], args["max_price"] = lo, hi
         if rng.random() < 0.3:
             value = rng.choice([3.5, 4.0, 4.0, 4.2, 4.5, 3.8, 3.0, 4.3])
@@ -308,8 +315,7 @@ class Builder:
         assert sorted(keys) == sorted(args), (keys, args)
         ordered = {k: args[k] for k in keys}
         keywords = [w for w in ordered["query"].lower().split() if w]
-        self._last_bound = bound
-        return question, ordered, keywords
+        return question, ordered, keywords, bound
 
     def search_results(self, args: dict[str, Any], anchor: ProductRecord, split: str,
                        k: int | None = None) -> list[dict[str, Any]]:
@@ -346,9 +352,9 @@ class Builder:
             return twin
         p = self._pick()
         split = self.split_of[p.product_id]
-        q, args, kw = self.search_question(p)
-        if self._last_bound and self.price_mix.contrast_share and self.rng.random() < self.price_mix.contrast_share:
-            self._twin = self._contrast_twin(p, split, q, args, kw, self._last_bound)
+        q, args, kw, bound = self._search_question(p)
+        if bound and self.price_mix.contrast_share and self.rng.random() < self.price_mix.contrast_share:
+            self._twin = self._contrast_twin(p, split, q, args, kw, bound)
         return self._search_example(p, split, q, args, kw)
 
     def _search_example(self, p: ProductRecord, split: str, q: str, args: dict[str, Any], kw: list[str]) -> Example:
@@ -365,8 +371,7 @@ class Builder:
         if at < 0:
             return None
         other = "min_price" if key == "max_price" else "max_price"
-        words = self._wordings(T.MIN_PRICE, T.MIN_PRICE_MORE) if other == "min_price" else T.MAX_PRICE
-        flipped = self.rng.choice(words).format(P=text)
+        flipped = self.rng.choice(self._price_wordings(other)).format(P=text)
         twin_q = q[:at] + flipped + q[at + len(phrase):]
         twin_args = {(other if k == key else k): v for k, v in args.items()}
         return self._search_example(p, split, twin_q, twin_args, kw)

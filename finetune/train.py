@@ -188,7 +188,7 @@ def prepare_data(recipe: dict[str, Any], out: Path) -> tuple[Path, dict[str, Any
             current = (man.metadata.get("seed") == ds["seed"] and man.metadata.get("scale") == ds["scale"]
                        and man.metadata.get("test_fraction") == ds["test_fraction"]
                        and man.metadata.get("arg_order") == ds["arg_order"]
-                       and man.metadata.get("price_mix", "v3") == ds.get("price_mix", "v3")
+                       and man.metadata.get("price_mix", "v3") == ds["price_mix"]
                        and man.metadata.get("code_version") == DS_CODE
                        and man.metadata.get("system_prompt_sha256") == sha256_text(SYSTEM_PROMPT)
                        and man.data_sha256 == sha256_file(catalog))
@@ -196,7 +196,7 @@ def prepare_data(recipe: dict[str, Any], out: Path) -> tuple[Path, dict[str, Any
             current = False
         if not current:
             build_dataset(catalog, data_dir, seed=ds["seed"], test_fraction=ds["test_fraction"], scale=ds["scale"],
-                          arg_order=ds["arg_order"], price_mix=ds.get("price_mix", "v3"))
+                          arg_order=ds["arg_order"], price_mix=ds["price_mix"])
     man = load_manifest(data_dir, kind=DATASET_KIND, schema_version=DATASET_SCHEMA_VERSION)
     return data_dir, {"data_sha256": man.data_sha256, "train_sha256": man.files.get("train.jsonl"),
                       "metadata": man.metadata}

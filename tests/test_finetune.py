@@ -97,7 +97,7 @@ def _contrast_pairs(examples):
         diff = [(i, k) for i, k in enumerate(ka) if len(ka) == len(kb) and k != kb[i]]
         if a.product_ids == b.product_ids and len(diff) == 1 and \
                 a.expected["arguments"]["query"] == b.expected["arguments"]["query"]:
-            pairs.append((a, b, diff[0]))
+            pairs.append((a, b, diff[0][1], kb[diff[0][0]]))
     return calls, pairs
 
 
@@ -110,12 +110,11 @@ def test_price_bounds_come_in_contrast_pairs(demo_catalog, mix, pairs_share):
 
     examples = build_examples(demo_catalog.products, seed=7, test_fraction=0.25, sizes=SMALL, price_mix=mix)
     calls, found = _contrast_pairs(examples)
-    for a, b, (i, key) in found:
-        kb = list(b.expected["arguments"])
+    for a, b, key_a, key_b in found:
         assert a.split == b.split
-        assert {key, kb[i]} == {"min_price", "max_price"}
-        assert a.expected["arguments"][key] == b.expected["arguments"][kb[i]]
-        for e, k in ((a, key), (b, kb[i])):
+        assert {key_a, key_b} == {"min_price", "max_price"}
+        assert a.expected["arguments"][key_a] == b.expected["arguments"][key_b]
+        for e, k in ((a, key_a), (b, key_b)):
             bound, = price_bounds(e.messages[1]["content"])
             assert (bound.direction + "_price", bound.value) == (k, e.expected["arguments"][k])
     one_bound = sum(("min_price" in e.expected["arguments"]) != ("max_price" in e.expected["arguments"])
