@@ -7,7 +7,8 @@ ever puts a number in a call that the question does not state:
 * **Price bounds** (:func:`check_price_bounds`, :func:`check_number_kinds`): the direction of a bound ("more
   than ₹1,400" sent as ``max_price``) as the question words it; the other end of a stated range ("₹500 to ₹600");
   a bound written as money that the call lacks ("within 350/-"); a bound whose number the question gives to
-  reviews, ratings or the result count is dropped.
+  reviews, ratings or the result count is dropped, and so is a review-count filter whose number is a price or
+  a rating.
 * **Counts, result numbers, ratings** (:func:`check_counts`, :func:`check_rating_count`, :func:`check_rating`):
   a number the question attaches to reviews/ratings is the rating count ("19k customer ratings" is 19000, not
   1900), one it attaches to "top / show / results" is ``top_k``, the one star rating it states is the rating.
@@ -99,18 +100,23 @@ def check_price_bounds(arguments: dict[str, Any], question: str) -> tuple[dict[s
 
 
 def check_number_kinds(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
-    """``search_products`` price bounds whose number the question attaches to something else: "8 fast chargers
-    with more than 2000 customer ratings" sent as ``min_price`` 2000, "show 7" as ``max_price`` 7. Such a bound
-    is dropped unless the question also states that number as a price; :func:`check_price_bounds` then puts
-    the bound the question does state in its place."""
-    others = [*stated_counts(question), *stated_top_k(question), *(r.value for r in stated_ratings(question))]
+    """``search_products`` filters whose number the question attaches to something else: "8 fast chargers with
+    more than 2000 customer ratings" sent as ``min_price`` 2000, "show 7" as ``max_price`` 7, "under 900/-" as
+    ``min_rating_count`` 900, "at least 4 stars" as ``min_rating_count`` 4. Such a filter is dropped unless the
+    question also states that number as its kind; :func:`check_price_bounds`, :func:`check_counts` and
+    :func:`check_rating` then put what the question does state in its place."""
+    counts, tops = stated_counts(question), stated_top_k(question)
+    ratings = [r.value for r in stated_ratings(question)]
     prices = [b.value for b in price_bounds(question)]
+    # per filter: (numbers the question gives to other kinds, numbers it gives to this one)
+    kinds = {"min_price": ([*counts, *tops, *ratings], prices), "max_price": ([*counts, *tops, *ratings], prices),
+             "min_rating_count": ([*prices, *ratings], counts)}
     out = dict(arguments)
     changes: list[str] = []
-    for key in ("min_price", "max_price"):
+    for key, (others, own) in kinds.items():
         value = out.get(key)
         if isinstance(value, (int, float)) and any(_close(value, o) for o in others) \
-                and not any(_close(value, p) for p in prices):
+                and not any(_close(value, p) for p in own):
             del out[key]
             changes.append(f"dropped {key}={value:g} (the question's number for something else)")
     return (out, changes) if changes else (arguments, [])

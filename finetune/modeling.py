@@ -117,8 +117,21 @@ def encode_example(tokenizer, messages: list[dict[str, str]], *, train_on: str =
                    ) -> tuple[list[int], list[int]]:
     """Token ids and labels for one chat: labels are the ids on assistant content (+ its end-of-turn token)
     and IGNORE_INDEX elsewhere. ``train_on="last"`` labels only the final assistant message."""
+    ids, labels, _ = encode_weighted(tokenizer, messages, train_on=train_on)
+    return ids, labels
+
+
+def encode_weighted(tokenizer, messages: list[dict[str, str]], *, train_on: str = "all_assistant",
+                    decision_weight: float = 1.0) -> tuple[list[int], list[int], list[float]]:
+    """``encode_example`` plus a loss weight per token: ``decision_weight`` on the tokens of a tool call's
+    decisions (``decision_spans``: which arguments it sets, and the value of each choice argument), 1 elsewhere.
+
+    A call is mostly copying (the query words, the numbers); the few tokens that decide *which* filter a number
+    goes to ("max" or "min" in ``max_price``) are where the model errs, and under a plain mean they weigh no more
+    than a copied digit."""
     text = chat_text(tokenizer, messages)
     spans: list[tuple[int, int]] = []
+    heavy: list[tuple[int, int]] = []
     # Locate each assistant message inside the rendered text (rendering prefixes keeps this exact).
     last_assistant = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     for i, m in enumerate(messages):
@@ -128,17 +141,64 @@ def encode_example(tokenizer, messages: list[dict[str, str]], *, train_on: str =
         if not text.startswith(prefix):
             raise ValueError("chat template is not prefix-stable; cannot locate assistant turns")
         start = len(prefix)
-        end = text.find(m["content"], start) + len(m["content"])
+        at = text.find(m["content"], start)
+        end = at + len(m["content"])
+        if decision_weight != 1.0:
+            heavy.extend((at + a, at + b) for a, b in decision_spans(m["content"]))
         eot = text.find("<|im_end|>", end)
         end = eot + len("<|im_end|>") if eot == end else end
         spans.append((start, end))
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
-    labels = []
+    labels, weights = [], []
     for tid, (s, e) in zip(ids, enc["offset_mapping"]):
         inside = any(s >= a and e <= b and e > s for a, b in spans)
         labels.append(tid if inside else IGNORE_INDEX)
-    return ids, labels
+        weights.append(decision_weight if inside and any(s < b and e > a for a, b in heavy) else 1.0)
+    return ids, labels, weights
+
+
+def decision_spans(content: str) -> list[tuple[int, int]]:
+    """Character spans, inside one assistant message, of its tool call's decisions: every argument name and the
+    value of every choice argument (``Literal``-typed in ``tools.specs``: ``sort_by``, ``metric``, ...). Empty
+    for a message that is not a parseable tool call."""
+    import json
+    import re
+
+    m = re.search(r"<tool_call>\s*(\{.*\})\s*</tool_call>", content, re.S)
+    if not m:
+        return []
+    try:
+        args = json.loads(m.group(1)).get("arguments") or {}
+    except (ValueError, AttributeError):
+        return []
+    at = content.find('"arguments"', m.start(1))
+    if at < 0 or not isinstance(args, dict):
+        return []
+    choices = _choice_arguments()
+    out = []
+    for key, value in args.items():  # json keeps the written order: each name is searched after the last
+        k = re.compile(r'"(%s)"\s*:\s*' % re.escape(key)).search(content, at)
+        if not k:
+            continue
+        out.append(k.span(1))
+        at = k.end()
+        if key in choices and isinstance(value, str):
+            v = re.compile(r'"(%s)"' % re.escape(value)).match(content, at)
+            if v:
+                out.append(v.span(1))
+                at = v.end()
+    return out
+
+
+def _choice_arguments() -> frozenset[str]:
+    """Names of the tools' arguments that pick from a fixed set of values."""
+    from typing import Literal, get_origin
+
+    from tools.specs import TOOL_ARGS
+
+    return frozenset(name for model in TOOL_ARGS.values() for name, f in model.model_fields.items()
+                     if get_origin(f.annotation) is Literal)
 
 
 def generation_prompt(tokenizer, messages: list[dict[str, str]]) -> str:

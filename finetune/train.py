@@ -65,6 +65,13 @@ DEFAULTS: dict[str, Any] = {
     "seed": 13,
     "save_every": 50,
     "share_prefix": True,
+    # loss weight on the tokens of a tool call's decisions (argument names, choice values; see
+    # finetune.modeling.encode_weighted) against 1 for the other labelled tokens; 1 = plain mean. With
+    # decision_norm "example" each example's weights are scaled back to its labelled-token count, so the weight
+    # moves inside a call and every example (answers, refusals) keeps its share of the step; "step" leaves
+    # them as they are (calls then outweigh answers)
+    "decision_weight": 1.0,
+    "decision_norm": "example",
     # memory knob: a micro-batch whose padded tokens (after the shared prefix) exceed this runs in several
     # forward/backward chunks; the gradient is the same (the loss is normalised over the whole step). 0 = off
     "max_batch_tokens": 2048,
@@ -164,6 +171,10 @@ def _validate(r: dict[str, Any]) -> None:
         problems.append("lora.r must be >= 1")
     if r["max_steps"] <= 0 and r["epochs"] <= 0:
         problems.append("set epochs > 0 or max_steps > 0")
+    if not (float(r["decision_weight"]) > 0):
+        problems.append("decision_weight must be > 0")
+    if r["decision_norm"] not in ("example", "step"):
+        problems.append("decision_norm must be 'example' or 'step'")
     if problems:
         raise ConfigError("invalid recipe: " + "; ".join(problems))
 
@@ -224,18 +235,29 @@ def select_examples(rows: list[dict[str, Any]], n: int, mix: dict[str, float], s
 class Encoded:
     ids: list[int]
     labels: list[int]
+    weights: list[float] | None = None  # per-token loss weights; None = all 1
+
+    def label_weight(self) -> float:
+        """What this example adds to a step's normaliser: its labelled tokens (after the first), weighted."""
+        w = self.weights or [1.0] * len(self.ids)
+        return sum(w[j] for j in range(1, len(self.ids)) if self.labels[j] != -100)
 
 
-def encode_rows(tokenizer, rows: list[dict[str, Any]], max_length: int) -> tuple[list[Encoded], int]:
-    from finetune.modeling import encode_example
+def encode_rows(tokenizer, rows: list[dict[str, Any]], max_length: int, decision_weight: float = 1.0,
+                decision_norm: str = "example") -> tuple[list[Encoded], int]:
+    from finetune.modeling import encode_weighted
 
     out, dropped = [], 0
     for r in rows:
-        ids, labels = encode_example(tokenizer, r["messages"])
+        ids, labels, weights = encode_weighted(tokenizer, r["messages"], decision_weight=decision_weight)
         if len(ids) > max_length:
             dropped += 1
             continue
-        out.append(Encoded(ids, labels))
+        e = Encoded(ids, labels, weights if decision_weight != 1.0 else None)
+        if e.weights is not None and decision_norm == "example":
+            scale = (len(ids) - 1 - e.labels[1:].count(-100)) / e.label_weight()
+            e.weights = [w * scale for w in e.weights]
+        out.append(e)
     return out, dropped
 
 
@@ -287,7 +309,8 @@ def token_chunks(batch: list[Encoded], max_tokens: int, prefix_len: int = 0) -> 
 
 # ------------------------------------------------------------------------------------------------- loss
 def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: list[int] | None):
-    """Sum of token cross-entropies over labelled positions, and their count.
+    """Sum of token cross-entropies over labelled positions (each times its weight, where the examples carry
+    weights), and their count.
 
     With ``prefix`` (ids every example starts with), the prefix runs once and the rest of each example runs
     on its (batch-expanded) KV cache; the result equals the plain computation up to float rounding.
@@ -303,11 +326,15 @@ def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: li
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     labels = torch.full((len(seqs), width), -100, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    weighted = any(e.weights is not None for e in batch)
+    weights = torch.ones((len(seqs), width), dtype=torch.float32)
     for i, (s, lab) in enumerate(seqs):
         ids[i, : len(s)] = torch.tensor(s)
         labels[i, : len(s)] = torch.tensor(lab)
         mask[i, : len(s)] = 1
-    ids, labels, mask = ids.to(device), labels.to(device), mask.to(device)
+        if batch[i].weights is not None:
+            weights[i, : len(s)] = torch.tensor(batch[i].weights[P:], dtype=torch.float32)
+    ids, labels, mask, weights = ids.to(device), labels.to(device), mask.to(device), weights.to(device)
     if P:
         from transformers import DynamicCache
 
@@ -330,11 +357,13 @@ def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: li
     else:
         out = decoder(input_ids=ids, attention_mask=mask)
         hidden = out.last_hidden_state[:, :-1, :]
-        targets = labels[:, 1:]
+        targets, weights = labels[:, 1:], weights[:, 1:]
     sel = targets != -100
     logits = lm_head(hidden[sel])
-    loss = F.cross_entropy(logits.float(), targets[sel], reduction="sum")
-    return loss, int(sel.sum())
+    if not weighted:
+        return F.cross_entropy(logits.float(), targets[sel], reduction="sum"), int(sel.sum())
+    per_token = F.cross_entropy(logits.float(), targets[sel], reduction="none")
+    return (per_token * weights[sel]).sum(), int(sel.sum())
 
 
 # ------------------------------------------------------------------------------------------- checkpoints
@@ -474,7 +503,8 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     rows = select_examples(read_jsonl(data_dir / "train.jsonl"), int(recipe["train_examples"]),
                            recipe.get("mix") or {}, recipe["seed"])
     tokenizer = load_tokenizer(ref)
-    encoded, dropped = encode_rows(tokenizer, rows, int(recipe["max_length"]))
+    encoded, dropped = encode_rows(tokenizer, rows, int(recipe["max_length"]), float(recipe["decision_weight"]),
+                                   recipe["decision_norm"])
     if not encoded:
         raise ConfigError("no training examples fit max_length")
     prefix = system_prefix_ids(tokenizer) if recipe["share_prefix"] else None
@@ -531,7 +561,7 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     while step < total_steps:
         optimizer.zero_grad(set_to_none=True)
         batches = [next(stream) for _ in range(accum)]
-        n_tok = sum(sum(1 for lab in encoded[i].labels[1:] if lab != -100) for b in batches for i in b)
+        n_tok = sum(encoded[i].label_weight() for b in batches for i in b)
         total = 0.0
         for b in batches:
             for chunk in token_chunks([encoded[i] for i in b], int(recipe.get("max_batch_tokens") or 0),

@@ -23,8 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ops.drift import DriftMonitor
     from ops.limits import ConcurrencyGate
     from ops.metrics import OpsMetrics
-    from ops.routes import add_routes
-    from ops.tap import PredictionTapMiddleware
 
 __all__ = ["Ops", "OpsSettings", "install_ops"]
 

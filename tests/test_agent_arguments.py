@@ -239,6 +239,14 @@ def test_stats_ranking_follows_the_wording(question, order):
      {"query": "led tv", "min_price": 30000}),
     # ... unless the question states it as a price too
     ({"query": "mouse", "max_price": 500}, "mouse under ₹500 with 500 reviews", None),
+    # a review-count filter whose number is the question's price or rating is dropped
+    ({"query": "fan heaters", "min_rating_count": 900}, "best deal fan heaters under 900/-, 8 options please",
+     {"query": "fan heaters"}),
+    ({"query": "Penmark pens", "min_rating_count": 4.0}, "Penmark pens with at least 4 stars below Rs 100",
+     {"query": "Penmark pens"}),
+    # ... unless the question states it as a count too; a count nothing else claims stays
+    ({"query": "mouse", "min_rating_count": 500}, "mouse under ₹500 with 500+ reviews", None),
+    ({"query": "Auralis Plus 550", "min_rating_count": 550}, "pls show Auralis Plus 550 rated 3.5+", None),
 ])
 def test_number_kinds(args, question, fixed):
     out, changes = check_number_kinds(args, question)

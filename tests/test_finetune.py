@@ -475,6 +475,66 @@ def test_chunked_step_gives_the_same_gradient(tiny_base):
         torch.testing.assert_close(g2[name], g1[name], rtol=1e-4, atol=1e-6)
 
 
+def test_decision_spans_are_the_calls_argument_names_and_choices():
+    from finetune.modeling import decision_spans
+
+    call = ('<tool_call>{"name": "search_products", "arguments": {"query": "min_price kettle", "max_price": 800, '
+            '"sort_by": "price_low"}}</tool_call>')
+    assert [call[a:b] for a, b in decision_spans(call)] == ["query", "max_price", "sort_by", "price_low"]
+    stats = '<tool_call>{"name": "catalog_stats", "arguments": {"metric": "avg_rating", "category": "order"}}</tool_call>'
+    assert [stats[a:b] for a, b in decision_spans(stats)] == ["metric", "avg_rating", "category"]  # a free value: no
+    assert decision_spans("The cheapest is X at ₹800.") == []
+    assert decision_spans("<tool_call>{not json}</tool_call>") == []
+
+
+def test_decision_weight_weighs_only_labelled_decision_tokens(tiny_base):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from core.settings import DEMO_CATALOG
+    from data.catalog import load_catalog
+    from finetune.dataset import build_examples as be
+    from finetune.modeling import encode_example, load_model, load_tokenizer, resolve_base
+    from finetune.train import batch_loss, encode_rows, system_prefix_ids
+
+    ref = resolve_base(str(tiny_base))
+    tok = load_tokenizer(ref)
+    rows = [json.loads(e.to_json()) for e in be(load_catalog(DEMO_CATALOG).products, sizes=DatasetSizes().scaled(0.01))]
+    rows = [r for r in rows if r["kind"] == "tool_call"][:4] + [r for r in rows if r["kind"] == "refusal"][:2]
+    plain, _ = encode_rows(tok, rows, 2000)
+    heavy, _ = encode_rows(tok, rows, 2000, decision_weight=3.0, decision_norm="step")
+    kept, _ = encode_rows(tok, rows, 2000, decision_weight=3.0)  # decision_norm "example"
+    assert all(e.weights is None for e in plain)
+    for p, k, h in zip(plain, kept, heavy):  # same shape of weights, scaled back to the example's token count
+        assert k.label_weight() == pytest.approx(p.label_weight())
+        assert [w * k.weights[0] for w in h.weights] == pytest.approx(k.weights)
+    for r, p, h in zip(rows, plain, heavy):
+        assert (h.ids, h.labels) == (p.ids, p.labels) == encode_example(tok, r["messages"])
+        marked = [i for i, w in zip(h.ids, h.weights) if w == 3.0]
+        assert set(h.weights) <= {1.0, 3.0}
+        assert all(lab != -100 for lab, w in zip(h.labels, h.weights) if w != 1.0)
+        if r["kind"] == "tool_call":
+            args = json.loads(r["messages"][-1]["content"].split("<tool_call>")[1].split("</tool_call>")[0])["arguments"]
+            assert all(k.replace("_", "") in tok.decode(marked).replace("_", "") for k in args)
+        else:
+            assert marked == []
+    model = get_peft_model(load_model(ref), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    for prefix in (None, system_prefix_ids(tok)):
+        base_loss, n = batch_loss(model, plain, tok.pad_token_id, "cpu", prefix)
+        w_loss, n_w = batch_loss(model, heavy, tok.pad_token_id, "cpu", prefix)
+        assert n == n_w
+        # the weighted sum, recomputed token by token without the batching
+        want = 0.0
+        for e in heavy:
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([e.ids])).logits[0, :-1]
+            ce = torch.nn.functional.cross_entropy(logits.float(), torch.tensor(e.ids[1:]), reduction="none")
+            want += sum(float(c) * w for c, w, lab in zip(ce, e.weights[1:], e.labels[1:]) if lab != -100)
+        assert float(w_loss) == pytest.approx(want, rel=1e-3)
+        assert float(w_loss) > float(base_loss)
+    assert sum(e.label_weight() for e in heavy) > sum(e.label_weight() for e in plain) == n
+
+
 def test_lora_steps_change_weights_and_adapter_round_trips(tiny_base, tmp_path, demo_catalog_path):
     import torch
     from peft import PeftModel
