@@ -31,7 +31,6 @@ import difflib
 import logging
 import math
 import re
-import typing
 from typing import Any
 
 from agent.guard import ungrounded_arguments
@@ -42,7 +41,7 @@ from agent.stated import (ASCENDING_WORDS, SORT_WORDS, worded, price_bounds, sta
 from agent.tools import validate_args
 from core.errors import ValidationError
 from data.names import spoken_name
-from tools.specs import TOOL_ARGS
+from tools.specs import TOOL_ARGS, literal_choices
 
 log = logging.getLogger(__name__)
 
@@ -326,13 +325,6 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     return out, changes
 
 
-def _choices(annotation: Any) -> tuple[str, ...]:
-    """The allowed strings of a ``Literal`` field (also inside ``Optional``), else ()."""
-    if typing.get_origin(annotation) is typing.Literal:
-        return tuple(a for a in typing.get_args(annotation) if isinstance(a, str))
-    return tuple(c for arg in typing.get_args(annotation) for c in _choices(arg))
-
-
 def salvage_arguments(name: str, arguments: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:
     """A call that breaks the tool's contract only in optional arguments, kept without them: a misspelt choice
     becomes the allowed value it spells (``group_by`` "band" -> "brand"), any other bad optional value ("min_rating"
@@ -346,7 +338,7 @@ def salvage_arguments(name: str, arguments: dict[str, Any], error: ValidationErr
         if key in fields and fields[key].is_required():
             return None
         value = out.pop(key, None)
-        choices = _choices(fields[key].annotation) if key in fields else ()
+        choices = literal_choices(fields[key].annotation) if key in fields else ()
         if isinstance(value, str) and choices:
             close = difflib.get_close_matches(value.strip().lower(), choices, n=1, cutoff=0.75)
             if close:

@@ -162,19 +162,18 @@ def decision_spans(content: str) -> list[tuple[int, int]]:
     """Character spans, inside one assistant message, of its tool call's decisions: every argument name and the
     value of every choice argument (``Literal``-typed in ``tools.specs``: ``sort_by``, ``metric``, ...). Empty
     for a message that is not a parseable tool call."""
-    import json
     import re
 
-    m = re.search(r"<tool_call>\s*(\{.*\})\s*</tool_call>", content, re.S)
-    if not m:
-        return []
+    from agent.protocol import TOOL_CALL_OPEN, ToolCallParseError, parse_tool_call
+
     try:
-        args = json.loads(m.group(1)).get("arguments") or {}
-    except (ValueError, AttributeError):
+        call = parse_tool_call(content)
+    except ToolCallParseError:
         return []
-    at = content.find('"arguments"', m.start(1))
-    if at < 0 or not isinstance(args, dict):
+    at = content.find('"arguments"', content.find(TOOL_CALL_OPEN))
+    if call is None or at < 0:
         return []
+    args = call.arguments
     choices = _choice_arguments()
     out = []
     for key, value in args.items():  # json keeps the written order: each name is searched after the last
@@ -193,12 +192,10 @@ def decision_spans(content: str) -> list[tuple[int, int]]:
 
 def _choice_arguments() -> frozenset[str]:
     """Names of the tools' arguments that pick from a fixed set of values."""
-    from typing import Literal, get_origin
-
-    from tools.specs import TOOL_ARGS
+    from tools.specs import TOOL_ARGS, literal_choices
 
     return frozenset(name for model in TOOL_ARGS.values() for name, f in model.model_fields.items()
-                     if get_origin(f.annotation) is Literal)
+                     if literal_choices(f.annotation))
 
 
 def generation_prompt(tokenizer, messages: list[dict[str, str]]) -> str:

@@ -255,7 +255,7 @@ def encode_rows(tokenizer, rows: list[dict[str, Any]], max_length: int, decision
             continue
         e = Encoded(ids, labels, weights if decision_weight != 1.0 else None)
         if e.weights is not None and decision_norm == "example":
-            scale = (len(ids) - 1 - e.labels[1:].count(-100)) / e.label_weight()
+            scale = Encoded(ids, labels).label_weight() / e.label_weight()
             e.weights = [w * scale for w in e.weights]
         out.append(e)
     return out, dropped

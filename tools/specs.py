@@ -7,11 +7,19 @@ Tool functions return plain JSON-able dicts (documented on each model) so result
 """
 from __future__ import annotations
 
-from typing import Literal
+import typing
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_QUERY_CHARS = 500
+
+
+def literal_choices(annotation: Any) -> tuple[str, ...]:
+    """The allowed strings of a ``Literal`` field (also inside ``Optional``), else ()."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return tuple(a for a in typing.get_args(annotation) if isinstance(a, str))
+    return tuple(c for arg in typing.get_args(annotation) for c in literal_choices(arg))
 
 
 class _Args(BaseModel):
