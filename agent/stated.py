@@ -19,14 +19,28 @@ _UNIT = r"(k|thousand|lakhs?|lacs?)\b"
 _AMOUNT = rf"(?:₹|\brs\.?|\binr)?\s*{_NUM}\s*(?:{_UNIT})?\s*(?:rupees|rs\b\.?|inr\b|/-)?"
 _AMOUNT_RE = re.compile(_AMOUNT, re.I)
 _RANGE_RE = re.compile(rf"(?:between\s+|from\s+)?{_AMOUNT}\s*(?:to|-|–|and)\s*{_AMOUNT}", re.I)
+# a negated floor word is a ceiling and back: "nothing above ₹1,200", "not higher than", "nothing below 500"
 _MAX_RE = re.compile(r"(?:\bunder|\bbelow|\bless than|\blower than|\bcheaper than|\bwithin|\bup ?to|\bupto|\bat most"
-                     r"|\bnot more than|\bno more than|\bnot above|\bnot over|\bmax(?:imum)?(?: price)?|\bbudget(?: of)?"
+                     r"|\bnot more than|\bno more than|\bnot above|\bnot over"
+                     r"|\b(?:nothing|none|not|no) (?:above|over|more than|higher than|pricier than|costlier than)"
+                     r"|\bmax(?:imum)?(?: price)?|\bbudget(?:\s*(?:of|is|:|=))?(?:\s*(?:around|about|roughly))?"
                      r"|<=?|≤)\s*$", re.I)
 _MIN_RE = re.compile(r"(?:\bover|\babove|\bmore than|\bno(?:t)? less than|\bgreater than|\bhigher than|\bat least|\bstarting (?:from|at)"
+                     r"|\b(?:nothing|none|not|no) (?:under|below|less than|lower than|cheaper than)"
                      r"|\bfrom|\bmin(?:imum)?(?: price)?|\bcostlier than|\bpricier than|>=?|≥)\s*$", re.I)
+# a direction written after the amount: "₹2000 max", "1,500 or more", "800 and below", "500 onwards"
+# (not when the words lead into another amount or filter: "Air 850 at most INR 450", "Plus 650 min price 300")
+_AFTER_END = r"\b(?!\s*(?:₹|rs\b|inr\b|\d|price|rating|ratings|reviews?|stars?|of\b|than\b))"
+_MAX_AFTER_RE = re.compile(r"^\s*(?:max(?:imum)?|tops|at most|or (?:less|lower|below|under|cheaper)"
+                           rf"|and (?:below|under|less|lower)){_AFTER_END}", re.I)
+_MIN_AFTER_RE = re.compile(r"^\s*(?:min(?:imum)?|at least|onwards|or (?:more|higher|above|over|costlier|pricier)"
+                           rf"|and (?:above|over|up|more|higher)){_AFTER_END}", re.I)
 # words between a bound and its amount that do not change it ("under a budget of", "costing over rs")
 _GLUE_RE = re.compile(r"(?:\s*(?:a|the|of|price|priced|costing)\b)*\s*$", re.I)
 _MONEY_RE = re.compile(r"₹|\brs\b|\binr\b|rupees|/-|\d\s*(?:k|thousand|lakhs?|lacs?)\b", re.I)
+_CURRENCY_RE = re.compile(r"₹|\brs\b|\binr\b|rupees|/-", re.I)
+# a count or rating word just before a number (up to two words between): "reviews, say 5k or more"
+_NOT_PRICE_NEAR = re.compile(r"\b(?:ratings?|rated|reviews?|reviewers|stars?|votes)\b\W*(?:\w+\W*){0,2}$", re.I)
 _NOT_PRICE_LEAD = re.compile(r"\b(?:rating|ratings|rated|reviews?|reviewers|stars?|votes|count)\s*(?:of\s*)?$", re.I)
 _NOT_PRICE_RE = re.compile(r"^\s*\+?\s*(?:user |customer )?(?:ratings\b|reviews?\b|reviewers|votes|stars?\b|★)", re.I)
 
@@ -79,14 +93,23 @@ def price_bounds(question: str) -> list[PriceBound]:
         before = _GLUE_RE.sub("", text[start:m.start()])
         marked = bool(_MONEY_RE.search(m.group(0)))
         cues = [(c, direction) for direction, rx in (("max", _MAX_RE), ("min", _MIN_RE)) if (c := rx.search(before))]
+        value = _amount(m.group(1), m.group(2))
         if not cues:
+            # "₹2000 max", "1,500 or more": written as money or a price-sized number, and not a rating's
+            after = text[m.end():]
+            cues_after = [(c, d) for d, rx in (("max", _MAX_AFTER_RE), ("min", _MIN_AFTER_RE)) if (c := rx.match(after))]
+            currency = bool(_CURRENCY_RE.search(m.group(0)))
+            if cues_after and (currency or value >= 100 and not _NOT_PRICE_NEAR.search(text[start:m.start()])):
+                cue, direction = cues_after[0]
+                out.append(PriceBound(value, direction, marked=marked, span=(m.start(), m.end() + cue.end()),
+                                      cue=cue.group(0).strip().lower()))
             continue
         # both end at the amount; the longer one is what was said: "not less than" (min) over "less than" (max),
         # "not more than" (max) over "more than" (min)
         cue, direction = min(cues, key=lambda cd: cd[0].start())
         if not marked and _NOT_PRICE_LEAD.search(before[:cue.start()]):
             continue  # "rating >= 4", "reviews over 500" (not written as money): a bound on something else
-        out.append(PriceBound(_amount(m.group(1), m.group(2)), direction, marked=marked,
+        out.append(PriceBound(value, direction, marked=marked,
                               span=(start + cue.start(), m.start() + len(m.group(0).rstrip())),
                               cue=cue.group(0).strip().lower()))
     return out
@@ -154,8 +177,9 @@ _SORT_RES = [
                             r"\s+(?:discounts?|deals?|markdowns?|offers?)|most discounted|(?:sorted |ordered )?by discount"
                             r"|discounts? first)\b", re.I)),
     ("price_high", re.compile(r"\b(?:most expensive|priciest|costliest|highest[- ]price[ds]?|(?:price )?high to low"
-                              r"|premium(?:-priced)?|expensive first)\b", re.I)),
+                              r"|premium(?:-priced)?|expensive first|cost(?:s|ing)? the most|most costly)\b", re.I)),
     ("price_low", re.compile(r"\b(?:cheapest|cheap|lowest[- ]price[ds]?|least expensive|most affordable|affordable"
+                             r"|cost(?:s|ing)? the least|least costly"
                              r"|(?:price )?low to high|budget(?!\s*(?:of|is|:|=|\d|₹|rs\b))|cheapest first)\b", re.I)),
     ("rating", re.compile(r"\b(?:best[- ]rated|top[- ]rated|highest[- ]rated|best[- ]reviewed|highly[- ]rated"
                           r"|(?:sorted |ordered )?by rating|best ratings?|highest ratings?|best(?!\s+(?:price|value))"

@@ -7,7 +7,8 @@ so tests can feed a fake with known outputs. For every example the model sees ``
 is scored against ``expected`` (see ``finetune.dataset.Example``):
 
 * **tool choice** (``tool_call`` and ``no_tool`` examples): the called tool (or no call) equals the expected one;
-* **tool + arguments** ("tool choice with correct arguments"): tool choice right AND arguments match (also
+* **tool + arguments** ("tool choice with correct arguments"): tool choice right AND arguments match the
+  expected ones or one of the ``expected["also"]`` sets a test row may list (also
   reported as the agent sends them, ``tool_args_accuracy_checked``: ``agent.arguments.vet_arguments`` drops
   optional filters with numbers the question never states, sets price bounds as the question words them and
   category/brand names as the test set's catalog writes them; a call it sends to the rules counts as wrong):
@@ -163,11 +164,12 @@ def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | N
     if kind in ("tool_call", "no_tool"):
         want = exp.get("tool")
         tool_ok = (not parse_error) and called == want
-        args_ok = tool_ok and (want is None or arguments_match(want, exp.get("arguments", {}), call.arguments))
+        right = [exp.get("arguments", {}), *exp.get("also", [])]  # also: other argument sets just as right
+        args_ok = tool_ok and (want is None or any(arguments_match(want, a, call.arguments) for a in right))
         checked_ok = args_ok
         if tool_ok and want is not None:  # the agent's argument checks, applied (they can also break a call)
             sent, fallback = vet_arguments(want, dict(call.arguments), question, vocab)
-            checked_ok = fallback is None and arguments_match(want, exp.get("arguments", {}), sent)
+            checked_ok = fallback is None and any(arguments_match(want, a, sent) for a in right)
         res.update(tool_ok=tool_ok, args_ok=args_ok, args_ok_checked=checked_ok,
                    guard_refused=check_input(question, domain).refused)
     elif kind in ("answer", "result_injection"):

@@ -156,7 +156,7 @@ def _set_dotted(d: dict, key: str, value: Any) -> None:
         if not isinstance(node.get(part), dict):
             raise ConfigError(f"unknown recipe key --{key}")
         node = node[part]
-    if parts[-1] not in node:
+    if parts[-1] not in node and parts != ["mix", parts[-1]]:  # mix: shares by example kind, any subset
         raise ConfigError(f"unknown recipe key --{key} (known: {', '.join(sorted(node))})")
     node[parts[-1]] = value
 
@@ -175,6 +175,12 @@ def _validate(r: dict[str, Any]) -> None:
         problems.append("decision_weight must be > 0")
     if r["decision_norm"] not in ("example", "step"):
         problems.append("decision_norm must be 'example' or 'step'")
+    from finetune.dataset import KINDS
+
+    mix = r.get("mix") or {}
+    if not isinstance(mix, dict) or set(mix) - set(KINDS) or not all(
+            isinstance(v, (int, float)) and 0 <= v <= 1 for v in mix.values()):
+        problems.append(f"mix must map example kinds ({', '.join(KINDS)}) to shares in [0, 1]")
     if problems:
         raise ConfigError("invalid recipe: " + "; ".join(problems))
 
@@ -604,11 +610,31 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     return metrics
 
 
+def usage(recipe: dict[str, Any] | None = None) -> str:
+    """``--help`` text: how to call the script and every recipe key with its value in ``recipe``."""
+    def flat(d: dict[str, Any], pre: str = "") -> list[str]:
+        out = []
+        for k, v in d.items():
+            out.extend(flat(v, f"{pre}{k}.") if isinstance(v, dict) and v else [f"  --{pre}{k} {json.dumps(v)}"])
+        return out
+
+    head = (__doc__ or "").split("\n\n")[0]
+    return "\n".join([head, "", "usage: python -m finetune.train [--recipe FILE] [--key value ...]", "",
+                      "recipe keys (with the default recipe's values):", *flat(recipe or DEFAULTS)])
+
+
 def main(argv: list[str] | None = None) -> int:
     from core.logging import setup_logging
 
-    setup_logging()
     args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        try:
+            shown = load_recipe(DEFAULT_RECIPE)
+        except ConfigError:
+            shown = DEFAULTS
+        print(usage(shown))
+        return 0
+    setup_logging()
     recipe_path: str | None = str(DEFAULT_RECIPE)
     if "--recipe" in args:
         i = args.index("--recipe")

@@ -25,11 +25,26 @@ from agent.stated import PriceBound, price_bounds, stated_counts, stated_top_k
     ("cheap iron in the ₹500 - 600 rs range", [(500, "min"), (600, "max")]),
     ("earphones ₹ 1,000 to Rs. 2,000 cheapest first", [(1000, "min"), (2000, "max")]),
     ("chargers between 300 and 900 rupees", [(300, "min"), (900, "max")]),
+    # a negated comparative turns round; budgets as sentences; the direction written after the amount
+    ("a kettle, nothing above 1200 rupees", [(1200, "max")]),
+    ("irons not higher than Rs 900", [(900, "max")]),
+    ("nothing below ₹500 please", [(500, "min")]),
+    ("a hand blender, my budget is 2500", [(2500, "max")]),
+    ("a smartwatch, ₹2000 max, rated 4+", [(2000, "max")]),
+    ("fan heaters costing ₹1,500 or more", [(1500, "min")]),
+    ("kettles 800 and below", [(800, "max")]),
+    ("mixers 3k onwards", [(3000, "min")]),
+    ("Brewmate Air 850 at most Rs 800", [(800, "max")]),  # words that lead into the next amount
+    ("Inkwell Plus 650 min price 300 rupees", [(300, "min")]),
     # numbers that are not prices, or carry no direction, are not bounds
     ("kettles with over 10,000 ratings", []),
     ("mice having 2,000+ customer ratings", []),
     ("4.5 stars and above", []),
     ("Linqo Air 800 mouse", []),
+    ("gel pens with lots of reviews, say 5k or more", []),  # a count said after its word
+    ("rated 4.5 or more", []),
+    ("show 5 max", []),
+    ("3 Ampora Air 750 minimum rating 4.3", []),
 ])
 def test_price_bounds_from_wording(question, bounds):
     assert [(b.value, b.direction) for b in price_bounds(question)] == [(float(v), d) for v, d in bounds]

@@ -347,6 +347,20 @@ def test_recipe_overrides(tmp_path):
         load_recipe(DEFAULT_RECIPE, ["--no-such-key", "1"])
     with pytest.raises(ConfigError):
         load_recipe(DEFAULT_RECIPE, ["--batch-size", "3", "--micro-batch-size", "2"])
+    assert load_recipe(None, ["--mix.answer", "0.2"])["mix"] == {"answer": 0.2}  # mix is open: no defaults
+    for bad in (["--mix.answers", "0.2"], ["--mix.answer", "2"]):
+        with pytest.raises(ConfigError, match="mix must map"):
+            load_recipe(None, bad)
+
+
+def test_train_help_lists_every_recipe_key_as_a_usable_override(capsys):
+    from finetune.train import DEFAULT_RECIPE, load_recipe, main
+
+    assert main(["--help"]) == 0
+    flags = re.findall(r"^  (--\S+) (.+)$", capsys.readouterr().out, re.M)
+    assert {"--lr", "--lora.r", "--decision_weight", "--dataset.price_mix", "--mix.answer"} <= {f for f, _ in flags}
+    args = [a for f, v in flags for a in (f, v)]
+    assert load_recipe(None, args) == load_recipe(DEFAULT_RECIPE)  # the listed values are the default recipe's
 
 
 def test_recipe_extends_another(tmp_path):

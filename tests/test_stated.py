@@ -37,6 +37,8 @@ def test_stated_ratings(question, ratings):
     ("need hihgly rated wall adapter", "rating", True),
     ("lint shavers cheaper than 500 rupees", None, False),  # a comparative is a bound, not an order
     ("power banks costlier than 2k", None, False),
+    ("Which wall chargers cost the least?", "price_low", True),
+    ("tvs that cost the most", "price_high", True),
 ])
 def test_stated_sort(question, sort, worded):
     assert stated_sort(question) == sort
