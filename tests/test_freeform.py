@@ -12,7 +12,7 @@ from finetune.evaluate import evaluate
 
 
 @pytest.mark.parametrize("name", ["freeform_questions.yaml", "freeform_questions_2.yaml",
-                                  "freeform_questions_real.yaml"])
+                                  "freeform_questions_real.yaml", "freeform_questions_real_2.yaml"])
 def test_rows_are_valid_calls_in_the_agents_format(name):
     rows = load_rows(QUESTIONS.parent / name)
     assert len(rows) >= 20 and len({r["id"] for r in rows}) == len(rows)
