@@ -156,7 +156,7 @@ def _set_dotted(d: dict, key: str, value: Any) -> None:
         if not isinstance(node.get(part), dict):
             raise ConfigError(f"unknown recipe key --{key}")
         node = node[part]
-    if parts[-1] not in node and parts != ["mix", parts[-1]]:  # mix: shares by example kind, any subset
+    if parts[-1] not in node and parts[:-1] != ["mix"]:  # mix: shares by example kind, any subset of kinds
         raise ConfigError(f"unknown recipe key --{key} (known: {', '.join(sorted(node))})")
     node[parts[-1]] = value
 
