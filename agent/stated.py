@@ -37,11 +37,13 @@ _MIN_AFTER_RE = re.compile(r"^\s*(?:min(?:imum)?|at least|onwards|or (?:more|hig
                            rf"|and (?:above|over|up|more|higher)){_AFTER_END}", re.I)
 # words between a bound and its amount that do not change it ("under a budget of", "costing over rs")
 _GLUE_RE = re.compile(r"(?:\s*(?:a|the|of|price|priced|costing)\b)*\s*$", re.I)
-_MONEY_RE = re.compile(r"₹|\brs\b|\binr\b|rupees|/-|\d\s*(?:k|thousand|lakhs?|lacs?)\b", re.I)
-_CURRENCY_RE = re.compile(r"₹|\brs\b|\binr\b|rupees|/-", re.I)
+_CURRENCY = r"₹|\brs\b|\binr\b|rupees|/-"
+_CURRENCY_RE = re.compile(_CURRENCY, re.I)
+_MONEY_RE = re.compile(rf"{_CURRENCY}|\d\s*(?:k|thousand|lakhs?|lacs?)\b", re.I)  # currency, or a k/lakh amount
+_COUNT_WORDS = r"ratings?|rated|reviews?|reviewers|stars?|votes"
 # a count or rating word just before a number (up to two words between): "reviews, say 5k or more"
-_NOT_PRICE_NEAR = re.compile(r"\b(?:ratings?|rated|reviews?|reviewers|stars?|votes)\b\W*(?:\w+\W*){0,2}$", re.I)
-_NOT_PRICE_LEAD = re.compile(r"\b(?:rating|ratings|rated|reviews?|reviewers|stars?|votes|count)\s*(?:of\s*)?$", re.I)
+_NOT_PRICE_NEAR = re.compile(rf"\b(?:{_COUNT_WORDS})\b\W*(?:\w+\W*){{0,2}}$", re.I)
+_NOT_PRICE_LEAD = re.compile(rf"\b(?:{_COUNT_WORDS}|count)\s*(?:of\s*)?$", re.I)
 _NOT_PRICE_RE = re.compile(r"^\s*\+?\s*(?:user |customer )?(?:ratings\b|reviews?\b|reviewers|votes|stars?\b|★)", re.I)
 
 

@@ -11,18 +11,18 @@ agent's checks read wordings they were never trained on. Build the JSONL, then s
 """
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from agent.answers import chitchat_reply
-from agent.prompts import SYSTEM_PROMPT
 from agent.protocol import format_tool_call
 from core.errors import ConfigError
 from core.settings import REPO_ROOT, BaseAppSettings, load_settings
+from finetune.dataset import Example, chat_messages, write_jsonl
 from tools.specs import TOOL_ARGS
 
 QUESTIONS = REPO_ROOT / "eval" / "freeform_questions.yaml"
@@ -38,10 +38,9 @@ def _checked(tool: str, args: dict[str, Any], where: str) -> dict[str, Any]:
     return dict(args)
 
 
-def load_rows(path: str | Path = QUESTIONS) -> list[dict[str, Any]]:
-    """The questions as evaluator rows (``finetune.dataset.Example`` shape: id, kind, subkind, messages ending
-    with the expected reply, expected ``{tool, arguments, also}``); every argument set is checked against the
-    tool's contract."""
+def load_examples(path: str | Path = QUESTIONS) -> list[Example]:
+    """The questions as test examples (messages ending with the expected reply, expected ``{tool, arguments,
+    also}``); every argument set is checked against the tool's contract."""
     data = yaml.safe_load(Path(path).read_text()) or {}
     rows = []
     for i, item in enumerate(data.get("rows") or [], 1):
@@ -59,15 +58,16 @@ def load_rows(path: str | Path = QUESTIONS) -> list[dict[str, Any]]:
             args = _checked(tool, item.get("args") or {}, where)
             also = [_checked(tool, a, where) for a in item.get("also") or []]
             reply = format_tool_call(tool, args)
-        rows.append({"id": f"freeform-{i:03d}", "kind": "no_tool" if tool is None else "tool_call",
-                     "subkind": SUBKIND[tool], "split": "test",
-                     "messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                                  {"role": "user", "content": question},
-                                  {"role": "assistant", "content": reply}],
-                     "expected": {"tool": tool, "arguments": args, "also": also}})
+        rows.append(Example(f"freeform-{i:03d}", "no_tool" if tool is None else "tool_call", SUBKIND[tool], "test",
+                            chat_messages(question, reply), {"tool": tool, "arguments": args, "also": also}))
     if not rows:
         raise ConfigError(f"{path}: no rows")
     return rows
+
+
+def load_rows(path: str | Path = QUESTIONS) -> list[dict[str, Any]]:
+    """:func:`load_examples` as the evaluator's rows (dicts, as ``finetune.dataset.read_jsonl`` gives them)."""
+    return [asdict(e) for e in load_examples(path)]
 
 
 class FreeformSettings(BaseAppSettings):
@@ -80,13 +80,13 @@ class FreeformSettings(BaseAppSettings):
 def main(argv: list[str] | None = None) -> int:
     s = load_settings(FreeformSettings, sys.argv[1:] if argv is None else argv, prog="eval.freeform")
     try:
-        rows = load_rows(s.questions)
+        rows = load_examples(s.questions)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     s.out.parent.mkdir(parents=True, exist_ok=True)
-    s.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    counts = {k: sum(r["subkind"] == k for r in rows) for k in dict.fromkeys(SUBKIND.values())}
+    write_jsonl(s.out, rows)
+    counts = {k: sum(r.subkind == k for r in rows) for k in dict.fromkeys(SUBKIND.values())}
     print(f"wrote {len(rows)} rows to {s.out} ({', '.join(f'{k} {n}' for k, n in counts.items())})")
     return 0
 

@@ -124,7 +124,8 @@ def product_split(product_id: str, seed: int, test_fraction: float) -> str:
     return "test" if h < test_fraction else "train"
 
 
-def _msgs(user: str, *turns: str) -> list[dict[str, str]]:
+def chat_messages(user: str, *turns: str) -> list[dict[str, str]]:
+    """A training chat: the system prompt, the user turn, then the given turns (assistant, user, assistant...)."""
     out = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
     role = "assistant"
     for t in turns:
@@ -359,7 +360,7 @@ class Builder:
 
     def _search_example(self, p: ProductRecord, split: str, q: str, args: dict[str, Any], kw: list[str]) -> Example:
         call = format_tool_call("search_products", args)
-        return Example(self._id("search"), "tool_call", "search", split, _msgs(q, call),
+        return Example(self._id("search"), "tool_call", "search", split, chat_messages(q, call),
                        {"tool": "search_products", "arguments": args, "query_keywords": kw}, [p.product_id])
 
     def _contrast_twin(self, p: ProductRecord, split: str, q: str, args: dict[str, Any], kw: list[str],
@@ -404,7 +405,7 @@ class Builder:
         name = "explain_discount" if explain else "predict_discount"
         sub = "explain" if explain else "predict"
         return Example(self._id(sub), "tool_call", sub, self.split_of[p.product_id],
-                       _msgs(q, format_tool_call(name, args)), {"tool": name, "arguments": args}, [p.product_id])
+                       chat_messages(q, format_tool_call(name, args)), {"tool": name, "arguments": args}, [p.product_id])
 
     def discount_result(self, p: ProductRecord, explain: bool) -> dict[str, Any]:
         rng = self.rng
@@ -464,7 +465,7 @@ class Builder:
     def gen_stats_call(self) -> Example:
         split = "test" if self.rng.random() < self.test_fraction else "train"
         q, args = self.stats_question(open_split=split)
-        return Example(self._id("stats"), "tool_call", "stats", split, _msgs(q, format_tool_call("catalog_stats", args)),
+        return Example(self._id("stats"), "tool_call", "stats", split, chat_messages(q, format_tool_call("catalog_stats", args)),
                        {"tool": "catalog_stats", "arguments": args}, [])
 
     def stats_result(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -531,7 +532,7 @@ class Builder:
         rendered = response
         expected.update(answer=answer, evidence=rendered, tool=tool)
         kind = "result_injection" if sub == "result_injection" else "answer"
-        return Example(self._id(f"answer_{sub}"), kind, sub, split, _msgs(q, call, response, answer), expected, pids)
+        return Example(self._id(f"answer_{sub}"), kind, sub, split, chat_messages(q, call, response, answer), expected, pids)
 
     # ---- no tool / guards
     def gen_chitchat(self) -> Example:
@@ -539,7 +540,7 @@ class Builder:
         text = T.CHITCHAT[idx]
         text = casing(self.rng, text) + self.rng.choice(["", "", "!", " :)", "?"] if not text.endswith(("?", "!")) else [""])
         split = self._template_split(idx, len(T.CHITCHAT))
-        return Example(self._id("chitchat"), "no_tool", "chitchat", split, _msgs(text, chitchat_reply(text)),
+        return Example(self._id("chitchat"), "no_tool", "chitchat", split, chat_messages(text, chitchat_reply(text)),
                        {"tool": None, "arguments": {}}, [])
 
     def gen_refusal(self) -> Example:
@@ -551,7 +552,7 @@ class Builder:
                                  Y=rng.choice(T.INJECTION_REPLIES), BR=rng.choice(self.brands) if self.brands else "X")
         text = casing(rng, add_typos(rng, rng.choice(T.GUARD_PREFIXES) + text, 0.03))
         split = self._template_split(idx, len(temps))
-        return Example(self._id(f"refusal_{klass}"), "refusal", klass, split, _msgs(text, REFUSALS[klass]),
+        return Example(self._id(f"refusal_{klass}"), "refusal", klass, split, chat_messages(text, REFUSALS[klass]),
                        {"refusal": klass, "tool": None}, [])
 
     # ---- all

@@ -4,6 +4,7 @@ Nothing heavy is imported at module import time; torch/transformers/peft are imp
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ def decision_spans(content: str) -> list[tuple[int, int]]:
     return out
 
 
+@functools.cache
 def _choice_arguments() -> frozenset[str]:
     """Names of the tools' arguments that pick from a fixed set of values."""
     from tools.specs import TOOL_ARGS, literal_choices
