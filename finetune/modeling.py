@@ -81,6 +81,17 @@ def load_tokenizer(ref: BaseModelRef):
     return tok
 
 
+#: recipe ``dtype`` values: how the frozen base's weights are stored while training (PEFT keeps the LoRA weights
+#: float32 and the loss is computed in float32 either way; docs/finetune.md "Training")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def check_dtype(dtype: str) -> str:
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return dtype
+
+
 def load_model(ref: BaseModelRef, device: str = "cpu", dtype: str = "float32"):
     """The base causal LM (GGUF weights are de-quantized by transformers) on ``device``."""
     import torch

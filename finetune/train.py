@@ -173,6 +173,10 @@ def _validate(r: dict[str, Any]) -> None:
         problems.append("set epochs > 0 or max_steps > 0")
     if not (float(r["decision_weight"]) > 0):
         problems.append("decision_weight must be > 0")
+    from finetune.modeling import DTYPES
+
+    if r["dtype"] not in DTYPES:
+        problems.append(f"dtype must be one of {', '.join(DTYPES)}")
     if r["decision_norm"] not in ("example", "step"):
         problems.append("decision_norm must be 'example' or 'step'")
     from finetune.dataset import KINDS
@@ -490,7 +494,7 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
 
     from core.offline import enforce_offline
     from finetune.dataset import read_jsonl
-    from finetune.modeling import load_model, load_tokenizer, pick_device, resolve_base
+    from finetune.modeling import check_dtype, load_model, load_tokenizer, pick_device, resolve_base
 
     enforce_offline()
     out = Path(recipe["out"])
@@ -517,7 +521,8 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     if prefix and any(e.ids[: len(prefix)] != prefix for e in encoded):
         log.warning("not every example starts with the system prompt: share_prefix disabled")
         prefix = None
-    model = load_model(ref, device, recipe["dtype"])
+    dtype = check_dtype(recipe["dtype"])
+    model = load_model(ref, device, dtype)
     lcfg = recipe["lora"]
     model = get_peft_model(model, LoraConfig(r=int(lcfg["r"]), lora_alpha=int(lcfg["alpha"]),
                                              lora_dropout=float(lcfg["dropout"]),
@@ -547,8 +552,8 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
             raise ConfigError(f"checkpoint {ckpt} was made with another recipe; delete it or change --out")
         step, losses = state["step"], state.get("losses", [])
         log.info("resumed from %s at step %d", ckpt, step)
-    log.info("training %d examples (%d dropped > max_length), %d trainable params, %d steps of %d on %s",
-             len(encoded), dropped, n_trainable, total_steps, recipe["batch_size"], device)
+    log.info("training %d examples (%d dropped > max_length), %d trainable params, %d steps of %d on %s (%s)",
+             len(encoded), dropped, n_trainable, total_steps, recipe["batch_size"], device, dtype)
 
     # the stream of micro-batches is a pure function of (seed, epoch): resume skips what was done
     def micro_batches():
@@ -596,7 +601,7 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
         "final_loss": float(sum(losses[-10:]) / max(1, len(losses[-10:]))) if losses else None,
         "first_loss": losses[0] if losses else None, "loss_curve": losses[:: max(1, len(losses) // 50)],
         "train_seconds": round(seconds, 1),
-        "seconds_per_step": round(seconds / max(1, steps_timed), 3), "device": device,
+        "seconds_per_step": round(seconds / max(1, steps_timed), 3), "device": device, "dtype": dtype,
         "trainable_params": n_trainable,
         "device_name": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu x{torch.get_num_threads()}",
     }

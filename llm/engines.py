@@ -8,6 +8,7 @@ llama.cpp context / one torch model are not safe to share between concurrent gen
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import threading
 import time
@@ -130,8 +131,40 @@ def _check_length(n_prompt: int, n_ctx: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- llama.cpp
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Within the block, ``llama_cpp.Llama(...)`` builds its model with these ``llama_model_params`` fields set
+    (llama-cpp-python 0.3 has no constructor argument for them: it starts from
+    ``llama_model_default_params()``, which is wrapped here for the duration of one construction)."""
+    import llama_cpp.llama as high
+
+    with _PARAMS_LOCK:
+        low = high.llama_cpp
+        default = low.llama_model_default_params
+
+        def params() -> Any:
+            out = default()
+            for name, value in fields.items():
+                setattr(out, name, value)
+            return out
+
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = default
+
+
 class LlamaCppEngine:
     """A GGUF model in llama-cpp-python, optionally with a GGUF LoRA adapter.
+
+    ``extra_buffers`` lets llama.cpp put weights in its extra CPU buffer types (repacked layouts; AMX tiles on
+    CPUs that report them). Off by default: on this project's 2-core machines, which report AMX, the AMX path
+    of llama.cpp 0.3.36 (built with its default native flags) dies with SIGILL on the first token
+    (``tilezero``), taking the server with it; with the plain CPU buffers the same build runs (docs/llm.md).
 
     Prefix caching: llama-cpp-python keeps the KV cache of the previous call and re-evaluates only the tokens
     after the longest common prefix, so the (long, constant) system prompt is evaluated once; ``warmup``
@@ -141,15 +174,17 @@ class LlamaCppEngine:
     backend = "llamacpp"
 
     def __init__(self, model_path: str, *, lora_path: str | None = None, n_ctx: int = 4096, n_threads: int = 2,
-                 n_batch: int = 512, seed: int = 0, model_name: str | None = None) -> None:
+                 n_batch: int = 512, seed: int = 0, model_name: str | None = None,
+                 extra_buffers: bool = False) -> None:
         # llama.cpp's OpenMP workers spin-wait by default, which collapses speed when the cores are shared;
         # passive waiting only takes effect if set before libgomp loads (before torch / llama_cpp imports), so
         # entry points should set it at start (see docs/llm.md); this is the best effort.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from llama_cpp import Llama
 
-        self.llama = Llama(model_path=model_path, lora_path=lora_path, n_ctx=n_ctx, n_threads=n_threads,
-                           n_threads_batch=n_threads, n_batch=n_batch, seed=seed, verbose=False)
+        with _model_params(use_extra_bufts=extra_buffers):
+            self.llama = Llama(model_path=model_path, lora_path=lora_path, n_ctx=n_ctx, n_threads=n_threads,
+                               n_threads_batch=n_threads, n_batch=n_batch, seed=seed, verbose=False)
         self.model_name = model_name or model_path
         self.lora_path = lora_path
         meta = self.llama.metadata

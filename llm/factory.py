@@ -238,7 +238,8 @@ def _build_llamacpp(settings: LLMSettings) -> BaseChatModel:
     lora_path = gguf_adapter_for(adapter, base, autoexport=settings.llm_adapter_autoexport) if adapter else None
     engine = LlamaCppEngine(str(base.gguf_path), lora_path=str(lora_path) if lora_path else None,
                             n_ctx=settings.llm_ctx, n_threads=_threads(settings), n_batch=settings.llm_batch,
-                            seed=settings.llm_seed, model_name=base.model_id)
+                            seed=settings.llm_seed, model_name=base.model_id,
+                            extra_buffers=settings.llm_extra_buffers)
     log.info("llama.cpp model %s loaded (adapter %s, %d threads)", base.gguf_path, lora_path, _threads(settings))
     return LocalChatModel(engine=engine, model_name=base.model_id, max_new_tokens=settings.llm_max_new_tokens,
                           temperature=settings.llm_temperature, top_p=settings.llm_top_p, seed=settings.llm_seed,

@@ -63,6 +63,9 @@ class LLMSettings(BaseAppSettings):
     #: spin on barriers, so using every core collapses speed whenever anything else runs (measured on 2 busy
     #: cores: 1 thread 24 tok/s, 2 threads 2 tok/s; see docs/llm.md).
     llm_threads: int = 0
+    #: llamacpp: let llama.cpp repack weights into its extra CPU buffer types (AMX where the CPU reports it). Off:
+    #: llama.cpp 0.3.36's AMX path crashes the process (SIGILL) on CPUs that report AMX here (docs/llm.md).
+    llm_extra_buffers: bool = False
     llm_ctx: int = 4096
     llm_batch: int = 512
     #: transformers backend: merge the LoRA into the weights after loading (faster generation).

@@ -589,6 +589,30 @@ def test_lora_steps_change_weights_and_adapter_round_trips(tiny_base, tmp_path, 
         check_adapter(bad, resolve_base(str(tiny_base)))
 
 
+def test_bfloat16_base_trains_a_float32_adapter(tiny_base, tmp_path, demo_catalog_path):
+    """dtype bfloat16 is the frozen base's storage only: LoRA weights (and so the saved adapter) stay float32."""
+    from safetensors.torch import load_file
+
+    from finetune.train import train
+
+    metrics = train(_tiny_recipe(tiny_base, tmp_path, demo_catalog_path, dtype="bfloat16"), progress=False)
+    assert metrics["dtype"] == "bfloat16" and metrics["final_loss"] > 0
+    weights = load_file(str(tmp_path / "run" / "adapter" / "adapter_model.safetensors"))
+    assert weights and {str(v.dtype) for v in weights.values()} == {"torch.float32"}
+    assert sum(float(v.abs().sum()) for k, v in weights.items() if "lora_B" in k) > 0
+
+
+def test_dtype_is_checked(tiny_base, tmp_path, demo_catalog_path):
+    from finetune.modeling import check_dtype
+    from finetune.train import _validate
+
+    with pytest.raises(ConfigError, match="dtype"):
+        _validate(_tiny_recipe(tiny_base, tmp_path, demo_catalog_path, dtype="int4"))
+    with pytest.raises(ConfigError, match="dtype"):
+        check_dtype("half")
+    assert check_dtype("bfloat16") == "bfloat16"
+
+
 def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, demo_catalog_path):
     import numpy as np
     from safetensors.numpy import load_file

@@ -73,6 +73,24 @@ def _adapter_dir(tmp_path: Path, **metadata) -> Path:
     return folder
 
 
+def test_llamacpp_model_params_are_set_for_one_construction():
+    """The engine builds its llama.cpp model without the extra weight buffers (AMX) unless asked: the wrapper sets
+    the field only inside the block and puts llama-cpp-python's own default back afterwards."""
+    import llama_cpp.llama as high
+
+    from llm.engines import _model_params
+
+    default = high.llama_cpp.llama_model_default_params
+    assert default().use_extra_bufts is True  # llama.cpp's default, which the engine turns off
+    with _model_params(use_extra_bufts=False):
+        assert high.llama_cpp.llama_model_default_params().use_extra_bufts is False
+    assert high.llama_cpp.llama_model_default_params is default and default().use_extra_bufts is True
+    with pytest.raises(RuntimeError), _model_params(use_extra_bufts=False):
+        raise RuntimeError("construction failed")
+    assert high.llama_cpp.llama_model_default_params is default
+    assert LLMSettings().llm_extra_buffers is False
+
+
 def test_refuses_missing_model_file(tmp_path, no_default_adapter):
     with pytest.raises(ArtifactError, match="model file not found"):
         factory.load_chat_model(settings(llm_model=str(tmp_path / "missing.gguf")))
