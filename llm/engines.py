@@ -158,6 +158,15 @@ def _model_params(**fields: Any) -> Iterator[None]:
             low.llama_model_default_params = default
 
 
+def new_llama(model_path: str, *, extra_buffers: bool = False, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(model_path, **kwargs)`` built without llama.cpp's extra weight buffer types unless
+    ``extra_buffers`` (see :class:`LlamaCppEngine`): every llama.cpp model of the project is made here."""
+    from llama_cpp import Llama
+
+    with _model_params(use_extra_bufts=extra_buffers):
+        return Llama(model_path=model_path, **kwargs)
+
+
 class LlamaCppEngine:
     """A GGUF model in llama-cpp-python, optionally with a GGUF LoRA adapter.
 
@@ -180,11 +189,9 @@ class LlamaCppEngine:
         # passive waiting only takes effect if set before libgomp loads (before torch / llama_cpp imports), so
         # entry points should set it at start (see docs/llm.md); this is the best effort.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        from llama_cpp import Llama
-
-        with _model_params(use_extra_bufts=extra_buffers):
-            self.llama = Llama(model_path=model_path, lora_path=lora_path, n_ctx=n_ctx, n_threads=n_threads,
-                               n_threads_batch=n_threads, n_batch=n_batch, seed=seed, verbose=False)
+        self.llama = new_llama(model_path, extra_buffers=extra_buffers, lora_path=lora_path, n_ctx=n_ctx,
+                               n_threads=n_threads, n_threads_batch=n_threads, n_batch=n_batch, seed=seed,
+                               verbose=False)
         self.model_name = model_name or model_path
         self.lora_path = lora_path
         meta = self.llama.metadata

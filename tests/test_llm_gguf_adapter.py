@@ -185,10 +185,10 @@ def random_adapter(tmp_path_factory, base_gguf):
 
 
 def _llama(base_gguf: Path, lora: Path | None):
-    from llama_cpp import Llama
+    from llm.engines import new_llama
 
-    return Llama(str(base_gguf), n_ctx=256, n_threads=2, logits_all=True, verbose=False,
-                 lora_path=str(lora) if lora else None)
+    return new_llama(str(base_gguf), n_ctx=256, n_threads=2, logits_all=True, verbose=False,
+                     lora_path=str(lora) if lora else None)
 
 
 def _llama_logits(llama, ids: list[int]) -> np.ndarray:
