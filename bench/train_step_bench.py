@@ -29,7 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     import torch
-    from peft import LoraConfig, get_peft_model
 
     from core.offline import enforce_offline
     from finetune.dataset import read_jsonl
@@ -44,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         select_examples,
         system_prefix_ids,
         token_chunks,
+        with_lora,
     )
 
     enforce_offline()
@@ -62,12 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     order = make_batches(len(encoded), micro, int(recipe["seed"]), 0, [len(e.ids) for e in encoded])
     batches = [[encoded[i] for i in b] for b in order[: args.batches]]
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
-    lcfg = recipe["lora"]
     models = {}
     for dt in dtypes:
-        model = get_peft_model(load_model(ref, "cpu", dt), LoraConfig(
-            r=int(lcfg["r"]), lora_alpha=int(lcfg["alpha"]), lora_dropout=0.0,
-            target_modules=list(lcfg["target_modules"]), task_type="CAUSAL_LM"))
+        model = with_lora(load_model(ref, "cpu", dt), recipe["lora"])
         model.train()
         models[dt] = model
 

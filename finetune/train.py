@@ -173,10 +173,12 @@ def _validate(r: dict[str, Any]) -> None:
         problems.append("set epochs > 0 or max_steps > 0")
     if not (float(r["decision_weight"]) > 0):
         problems.append("decision_weight must be > 0")
-    from finetune.modeling import DTYPES
+    from finetune.modeling import check_dtype
 
-    if r["dtype"] not in DTYPES:
-        problems.append(f"dtype must be one of {', '.join(DTYPES)}")
+    try:
+        check_dtype(r["dtype"])
+    except ConfigError as exc:
+        problems.append(str(exc))
     if r["decision_norm"] not in ("example", "step"):
         problems.append("decision_norm must be 'example' or 'step'")
     from finetune.dataset import KINDS
@@ -483,18 +485,26 @@ def write_adapter(folder: Path, model, *, recipe: dict[str, Any], ref, data_info
 
 
 # ------------------------------------------------------------------------------------------------- train
+def with_lora(model, lcfg: dict[str, Any]):
+    """``model`` wrapped in a fresh PEFT LoRA as a recipe's ``lora`` section describes it."""
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(r=int(lcfg["r"]), lora_alpha=int(lcfg["alpha"]),
+                                            lora_dropout=float(lcfg["dropout"]),
+                                            target_modules=list(lcfg["target_modules"]), task_type="CAUSAL_LM"))
+
+
 def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | None = None) -> dict[str, Any]:
     """Run a recipe end to end. Returns the metrics written to the adapter manifest.
 
     ``stop_after`` (tests) stops after that many steps without writing the adapter, like a crash: the next
     run with the same recipe resumes from the last checkpoint."""
     import torch
-    from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
 
     from core.offline import enforce_offline
     from finetune.dataset import read_jsonl
-    from finetune.modeling import check_dtype, load_model, load_tokenizer, pick_device, resolve_base
+    from finetune.modeling import load_model, load_tokenizer, pick_device, resolve_base
 
     enforce_offline()
     out = Path(recipe["out"])
@@ -521,12 +531,8 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     if prefix and any(e.ids[: len(prefix)] != prefix for e in encoded):
         log.warning("not every example starts with the system prompt: share_prefix disabled")
         prefix = None
-    dtype = check_dtype(recipe["dtype"])
-    model = load_model(ref, device, dtype)
-    lcfg = recipe["lora"]
-    model = get_peft_model(model, LoraConfig(r=int(lcfg["r"]), lora_alpha=int(lcfg["alpha"]),
-                                             lora_dropout=float(lcfg["dropout"]),
-                                             target_modules=list(lcfg["target_modules"]), task_type="CAUSAL_LM"))
+    dtype = recipe["dtype"]  # checked by _validate
+    model = with_lora(load_model(ref, device, dtype), recipe["lora"])
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in params)
