@@ -1,6 +1,7 @@
 """LoRA training-step speed by base dtype: ``python -m bench.train_step_bench [--dtypes float32,bfloat16]``.
 
-Builds the default recipe's data (or reads ``--data``), encodes its training sample as training does and takes
+Builds the default recipe's data (or reads ``--data``), encodes its training sample as training does (but
+without the recipe's decision weights: they rescale per-token losses, not the work) and takes
 the first ``--batches`` micro-batches of epoch 0 (``finetune.train.make_batches``: the same length-sorted
 batches of mixed kinds a run sees), then times a forward + backward pass of each with the base model loaded in
 every ``--dtypes`` entry, alternating dtypes batch by batch ``--repeats`` times in one process so that machine
