@@ -7,9 +7,12 @@ template). Per round, interleaved so both see the same machine load:
 
 * baseline: the same GGUF de-quantized to fp32 in transformers, plain ``model.generate`` (greedy, exactly
   ``--new-tokens`` tokens), TTFT measured by a streamer at the first generated token;
-* served: ``llm.factory.load_chat_model()`` (default settings: llama.cpp, the adapter if shipped) through
-  LangChain ``.stream()``: TTFT cold (empty KV cache: the whole prompt is evaluated) and warm (another
-  question after the same system prompt: llama.cpp reuses the cached system-prompt prefix), decode tok/s.
+* served: ``llm.factory.load_chat_model()`` (default settings: llama.cpp, the adapter if shipped, merged into
+  the weights) through LangChain ``.stream()``: TTFT cold (empty KV cache: the whole prompt is evaluated) and
+  warm (another question after the same system prompt: llama.cpp reuses the cached system-prompt prefix),
+  decode tok/s;
+* ``--compare-modes``: also the other ``llm_adapter_mode`` (the adapter applied at run time when the default
+  merges it, or merged when ``--llm-adapter-mode runtime``), in the same rounds.
 
 Prints medians over ``--runs`` rounds (after one warm-up round), the served/baseline ratios, the load average,
 and a final JSON line. Other processes on the machine slow both sides; compare the ratio.
@@ -44,6 +47,8 @@ class BenchSettings(LLMSettings):
     runs: int = 3
     new_tokens: int = 64
     skip_baseline: bool = False
+    #: also measure the other llm_adapter_mode (merged vs runtime) in the same rounds
+    compare_modes: bool = False
 
 
 def _median(values: list[float]) -> float:
@@ -107,10 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     threads = settings.threads
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()} (other processes share these cores); "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
-    t0 = time.perf_counter()
-    chat = load_chat_model(settings)
-    print(f"served: backend={settings.llm_backend} model={chat.model_name} adapter={getattr(chat, 'adapter', None)} "
-          f"threads={threads} (loaded in {time.perf_counter() - t0:.1f}s)")
+    served = {}
+    modes = [settings.llm_adapter_mode]
+    if settings.compare_modes:
+        modes.append("runtime" if settings.llm_adapter_mode == "merged" else "merged")
+    for mode in modes:
+        t0 = time.perf_counter()
+        served[mode] = load_chat_model(settings.model_copy(update={"llm_adapter_mode": mode}))
+        print(f"served ({mode}): backend={settings.llm_backend} model={served[mode].model_name} "
+              f"adapter={getattr(served[mode], 'adapter', None)} threads={threads} "
+              f"(loaded in {time.perf_counter() - t0:.1f}s)")
+    chat = served[modes[0]]
     base_model = None
     if not settings.skip_baseline:
         import torch
@@ -127,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     n_prompt = chat.count_tokens(messages(0))
     print(f"prompt: SYSTEM_PROMPT + question = {n_prompt} tokens; {settings.new_tokens} new tokens; "
           f"{settings.runs} measured rounds after 1 warm-up")
-    rows: dict[str, list[float]] = {k: [] for k in ("base_ttft", "base_tps", "cold_ttft", "cold_tps", "warm_ttft",
-                                                    "warm_tps", "warm_cached")}
+    # rows of the other mode are prefixed with its name ("runtime_cold_tps"...)
+    prefixes = {mode: "" if i == 0 else f"{mode}_" for i, mode in enumerate(modes)}
+    rows: dict[str, list[float]] = {"base_ttft": [], "base_tps": []}
+    for pre in prefixes.values():
+        rows.update({pre + k: [] for k in ("cold_ttft", "cold_tps", "warm_ttft", "warm_tps", "warm_cached")})
     for r in range(settings.runs + 1):
         record = r > 0
         if base_model is not None:
@@ -141,15 +156,16 @@ def main(argv: list[str] | None = None) -> int:
             if record:
                 rows["base_ttft"].append(ttft)
                 rows["base_tps"].append(tps)
-        ttft, tps, _ = run_served(chat, messages(2 * r), settings.new_tokens, cold=True)
-        if record:
-            rows["cold_ttft"].append(ttft)
-            rows["cold_tps"].append(tps)
-        ttft, tps, cached = run_served(chat, messages(2 * r + 1), settings.new_tokens, cold=False)
-        if record:
-            rows["warm_ttft"].append(ttft)
-            rows["warm_tps"].append(tps)
-            rows["warm_cached"].append(cached)
+        for mode, pre in prefixes.items():
+            ttft, tps, _ = run_served(served[mode], messages(2 * r), settings.new_tokens, cold=True)
+            if record:
+                rows[pre + "cold_ttft"].append(ttft)
+                rows[pre + "cold_tps"].append(tps)
+            ttft, tps, cached = run_served(served[mode], messages(2 * r + 1), settings.new_tokens, cold=False)
+            if record:
+                rows[pre + "warm_ttft"].append(ttft)
+                rows[pre + "warm_tps"].append(tps)
+                rows[pre + "warm_cached"].append(cached)
         print(f"  round {r}{'' if record else ' (warm-up)'}: " + ", ".join(
             f"{k}={v[-1]:.3f}" for k, v in rows.items() if v and record))
 
@@ -158,11 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':28}{'TTFT s (median)':>18}{'decode tok/s (median)':>24}")
     if base_model is not None:
         print(f"{'baseline transformers fp32':28}{med['base_ttft']:>18.3f}{med['base_tps']:>24.1f}")
-    print(f"{'served, cold prompt':28}{med['cold_ttft']:>18.3f}{med['cold_tps']:>24.1f}")
-    print(f"{'served, cached system':28}{med['warm_ttft']:>18.3f}{med['warm_tps']:>24.1f}"
-          f"   ({med['warm_cached']:.0f} of ~{n_prompt} prompt tokens from cache)")
+    for mode, pre in prefixes.items():
+        tag = f" ({mode})" if chat.adapter else ""
+        print(f"{'served, cold prompt' + tag:28}{med[pre + 'cold_ttft']:>18.3f}{med[pre + 'cold_tps']:>24.1f}")
+        print(f"{'served, cached system' + tag:28}{med[pre + 'warm_ttft']:>18.3f}{med[pre + 'warm_tps']:>24.1f}"
+              f"   ({med[pre + 'warm_cached']:.0f} of ~{n_prompt} prompt tokens from cache)")
     result = {"prompt_tokens": n_prompt, "new_tokens": settings.new_tokens, "runs": settings.runs,
               "threads": threads, "backend": settings.llm_backend, "adapter": getattr(chat, "adapter", None),
+              "adapter_mode": settings.llm_adapter_mode if getattr(chat, "adapter", None) else None,
               "loadavg_end": os.getloadavg(), **{k: round(v, 4) for k, v in med.items()}}
     if base_model is not None:
         decode_ratio = med["cold_tps"] / med["base_tps"]
@@ -171,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"decode speed-up served/baseline: {decode_ratio:.1f}x (goal >= 3x); "
               f"TTFT cold {med['cold_ttft']:.3f}s, cached-system {med['warm_ttft']:.3f}s (goal <= 0.5s); "
               f"load average now {os.getloadavg()}")
+        for mode, pre in list(prefixes.items())[1:]:
+            other = med[pre + "cold_tps"] / med["base_tps"]
+            result[f"{mode}_decode_speedup"] = round(other, 2)
+            print(f"  {mode}: decode speed-up {other:.1f}x, cached-system TTFT {med[pre + 'warm_ttft']:.3f}s")
     print(json.dumps(result))
     return 0
 

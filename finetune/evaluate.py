@@ -329,6 +329,17 @@ class FactoryChat:
         return str(msg.content)
 
 
+def _served_as(backend: str) -> dict[str, str]:
+    """How the llama.cpp backend applies the adapter (from ``MDI_LLM_*``), recorded in the report."""
+    if backend != "llamacpp":
+        return {}
+    from llm.settings import LLMSettings
+
+    llm = LLMSettings()
+    return {"adapter_mode": llm.llm_adapter_mode,
+            **({"merge_qtype": llm.llm_merge_qtype} if llm.llm_adapter_mode == "merged" else {})}
+
+
 def load_transformers_chat(adapter: str | None, base_model: str = "", device: str = "auto",
                            max_new_tokens: int = 200) -> TransformersChat:
     from finetune.modeling import load_tokenizer, load_with_adapter, pick_device, resolve_base
@@ -408,7 +419,7 @@ def rescore(reports: dict[str, Any], catalog: str = "auto") -> dict[str, Any]:
         vocab, used = catalog_vocabulary(data, known if known and catalog == "auto" else catalog)
         scored = [score_example(rows[e["id"]], e["output"], vocab) for e in report["examples"]]
         summary = {**{k: v for k, v in report["summary"].items() if k in ("model", "adapter", "data", "backend",
-                                                                            "seconds")},
+                                                                            "adapter_mode", "merge_qtype", "seconds")},
                    **summarize(scored), "catalog": used, "rescored": True}
         out[key] = {"summary": summary, "examples": scored}
     return out
@@ -459,8 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         vocab, catalog = catalog_vocabulary(data, catalog_arg)
         for label, m in models.items():
             report = evaluate(m, rows, batch_size=s.batch_size, progress=True, vocab=vocab)
-            report["summary"].update(model=label, adapter=s.adapter if label == "tuned" else "none", data=data,
-                                     backend=s.backend, catalog=catalog)
+            adapter = s.adapter if label == "tuned" else "none"
+            report["summary"].update(model=label, adapter=adapter, data=data, backend=s.backend, catalog=catalog,
+                                     **(_served_as(s.backend) if adapter not in ("", "none") else {}))
             reports[f"{label}:{data}"] = report
             _print_summary(report)
     if s.out:

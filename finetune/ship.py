@@ -35,7 +35,8 @@ def eval_table(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if name == "real catalog" and len(real_sets) > 1:  # several real-catalog test sets: named by folder
             name = f"{name} ({Path(data).parent.name})"
         s = rep["summary"] if "summary" in rep else rep
-        out[f"{label} / {name}"] = {**{k: s.get(k) for k in HEADLINE}, "backend": s.get("backend")}
+        served = {k: s[k] for k in ("adapter_mode", "merge_qtype") if s.get(k)}  # how llama.cpp got the adapter
+        out[f"{label} / {name}"] = {**{k: s.get(k) for k in HEADLINE}, "backend": s.get("backend"), **served}
     return out
 
 
@@ -45,6 +46,13 @@ def _num(v: Any) -> str:
 
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{100 * float(v):.1f} %"
+
+
+def _backend(summary: dict[str, Any]) -> str:
+    """``llamacpp (merged Q8_0)`` / ``llamacpp (runtime)`` / ``transformers`` / ``-``."""
+    name = summary.get("backend") or "-"
+    mode = " ".join(str(summary[k]) for k in ("adapter_mode", "merge_qtype") if summary.get(k))
+    return f"{name} ({mode})" if mode else name
 
 
 def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], notes: str = "") -> None:
@@ -71,7 +79,7 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, s in rows.items():
-        lines.append(f"| {key} | {s.get('backend') or '-'} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} "
+        lines.append(f"| {key} | {_backend(s)} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} "
                      f"| {_pct(s.get('tool_args_accuracy'))} "
                      f"| {_pct(s.get('tool_args_accuracy_checked'))} | {_pct(s.get('answer_faithfulness'))} "
                      f"| {_pct(s.get('refusal_rate'))} / {_pct(s.get('refusal_rate_checked'))} "
@@ -86,8 +94,10 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         "by its input guard (`agent.guard.check_input`, which answers before the model is asked) or by the model.",
         "See docs/finetune.md for what is weak.",
         "",
-        "Files: `adapter_model.safetensors` + `adapter_config.json` (PEFT, transformers backend), `adapter.gguf`",
-        "(llama.cpp backend), `manifest.json` (checksums, base model, recipe, data hash, metrics).",
+        "Files: `adapter_model.safetensors` + `adapter_config.json` (PEFT: the transformers backend, and what the",
+        "llama.cpp backend merges into a copy of the base GGUF by default, `MDI_LLM_ADAPTER_MODE=merged`),",
+        "`adapter.gguf` (llama.cpp run-time adapter, `MDI_LLM_ADAPTER_MODE=runtime`), `manifest.json` (checksums,",
+        "base model, recipe, data hash, metrics).",
     ]
     if notes.strip():
         lines += ["", notes.strip()]

@@ -1,7 +1,9 @@
 """``load_chat_model(settings)``: the configured LLM as a LangChain chat model, loaded once and reused.
 
-* ``llamacpp`` (default): :class:`~llm.chat_model.LocalChatModel` over llama-cpp-python; the LoRA adapter as
-  ``<adapter>/adapter.gguf`` (exported from the PEFT files on first use when missing or stale).
+* ``llamacpp`` (default): :class:`~llm.chat_model.LocalChatModel` over llama-cpp-python; the LoRA adapter merged
+  into a copy of the base GGUF (``llm_adapter_mode=merged``, ``artifacts/llm/merged-*.gguf``) or applied at run
+  time as ``<adapter>/adapter.gguf`` (``runtime``); either is made from the PEFT files on first use when
+  missing or stale.
 * ``transformers``: :class:`~llm.chat_model.LocalChatModel` over a float transformers model (HF id, local folder
   or ``.gguf`` file); the LoRA adapter as the PEFT folder (merged into the weights by default).
 * ``openai``: ``langchain_openai.ChatOpenAI`` (sending ``max_tokens``) at ``llm_base_url`` (vLLM / TGI /
@@ -30,6 +32,7 @@ from core.settings import ARTIFACTS_DIR
 from core.offline import enforce_offline
 from llm.gguf_adapter import (ADAPTER_GGUF_NAME, PEFT_CONFIG_NAME, PEFT_WEIGHTS_NAME, _sha256_cached,
                               export_lora_to_gguf, gguf_adapter_info, gguf_adapter_is_current)
+from llm.gguf_merge import DEFAULT_MERGE_QTYPE, merge_lora_into_gguf, merged_gguf_is_current
 from llm.settings import DEFAULT_ADAPTER_DIR, SMOLLM2_MODEL_ID, LLMSettings, bundled_gguf_path
 
 log = logging.getLogger(__name__)
@@ -222,6 +225,35 @@ def gguf_adapter_for(folder: Path, base: BaseModelRef, *, autoexport: bool = Tru
     return target
 
 
+def merged_gguf_for(folder: Path, base: BaseModelRef, *, qtype: str = DEFAULT_MERGE_QTYPE,
+                    autoexport: bool = True, cache_dir: Path | None = None) -> Path:
+    """The base GGUF with PEFT folder ``folder``'s LoRA merged into its weights (``qtype`` tensors), in
+    ``cache_dir`` (default ``artifacts/llm/``), named by the adapter's and the base's sha256: reused when
+    current, (re-)built when ``autoexport``; ArtifactError otherwise or without PEFT files."""
+    assert base.gguf_path is not None
+    if not ((folder / PEFT_CONFIG_NAME).is_file() and (folder / PEFT_WEIGHTS_NAME).is_file()):
+        if (folder / ADAPTER_GGUF_NAME).is_file():
+            raise ArtifactError(f"merging LoRA adapter {folder} into the base needs its PEFT files "
+                                f"({PEFT_CONFIG_NAME}, {PEFT_WEIGHTS_NAME}); it has only {ADAPTER_GGUF_NAME}: set "
+                                "MDI_LLM_ADAPTER_MODE=runtime to apply that", path=str(folder))
+        raise ArtifactError(f"LoRA adapter {folder} has neither {ADAPTER_GGUF_NAME} nor PEFT files "
+                            f"({PEFT_CONFIG_NAME}, {PEFT_WEIGHTS_NAME})", path=str(folder))
+    source = _sha256_cached(str((folder / PEFT_WEIGHTS_NAME).resolve()))
+    target = (cache_dir or ARTIFACTS_DIR / "llm") / f"merged-{source[:16]}-{base.sha256[:12]}-{qtype.lower()}.gguf"
+    if merged_gguf_is_current(folder, base.gguf_path, target, qtype):
+        return target
+    if not autoexport:
+        raise ArtifactError(f"{target} is missing or stale: run `python -m llm.gguf_merge --peft-dir {folder} "
+                            f"--qtype {qtype} --out {target}`", path=str(target))
+    log.info("merging the PEFT adapter in %s into %s (%s)", folder, target, qtype)
+    try:
+        return merge_lora_into_gguf(folder, base.gguf_path, target, qtype=qtype)
+    except PermissionError as exc:
+        raise ArtifactError(f"cannot write {target}: {exc}; set MDI_LLM_ADAPTER_MODE=runtime or merge it where "
+                            "writable with `python -m llm.gguf_merge --peft-dir ... --out ...`",
+                            path=str(target)) from exc
+
+
 def _listed_in_manifest(folder: Path, name: str) -> bool:
     try:
         return name in json.loads((folder / MANIFEST_NAME).read_text()).get("files", {})
@@ -235,12 +267,18 @@ def _build_llamacpp(settings: LLMSettings) -> BaseChatModel:
 
     base = resolve_base_model(settings)
     adapter = resolve_adapter(settings, base)
-    lora_path = gguf_adapter_for(adapter, base, autoexport=settings.llm_adapter_autoexport) if adapter else None
-    engine = LlamaCppEngine(str(base.gguf_path), lora_path=str(lora_path) if lora_path else None,
+    model_path, lora_path = base.gguf_path, None
+    if adapter and settings.llm_adapter_mode == "merged":
+        model_path = merged_gguf_for(adapter, base, qtype=settings.llm_merge_qtype,
+                                     autoexport=settings.llm_adapter_autoexport)
+    elif adapter:
+        lora_path = gguf_adapter_for(adapter, base, autoexport=settings.llm_adapter_autoexport)
+    engine = LlamaCppEngine(str(model_path), lora_path=str(lora_path) if lora_path else None,
                             n_ctx=settings.llm_ctx, n_threads=_threads(settings), n_batch=settings.llm_batch,
                             seed=settings.llm_seed, model_name=base.model_id,
                             extra_buffers=settings.llm_extra_buffers)
-    log.info("llama.cpp model %s loaded (adapter %s, %d threads)", base.gguf_path, lora_path, _threads(settings))
+    log.info("llama.cpp model %s loaded (adapter %s, %s, %d threads)", model_path, adapter,
+             settings.llm_adapter_mode if adapter else "none", _threads(settings))
     return LocalChatModel(engine=engine, model_name=base.model_id, max_new_tokens=settings.llm_max_new_tokens,
                           temperature=settings.llm_temperature, top_p=settings.llm_top_p, seed=settings.llm_seed,
                           adapter=str(adapter) if adapter else None)

@@ -85,6 +85,11 @@ def _read_base_info(path_str: str, _mtime_ns: int, _size: int) -> BaseGGUFInfo:
         reader = gguf.GGUFReader(str(path))
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad artifact
         raise ArtifactError(f"cannot read base GGUF {path}: {exc}", path=str(path)) from exc
+    return base_info_of(reader)
+
+
+def base_info_of(reader) -> BaseGGUFInfo:
+    """:class:`BaseGGUFInfo` of an open ``gguf.GGUFReader`` (ConfigError for an unsupported architecture)."""
 
     def field(key: str):
         f = reader.fields.get(key)
@@ -155,25 +160,35 @@ def load_peft_adapter(peft_adapter_dir: str | Path) -> tuple[dict, dict[str, np.
     return config, {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
 
 
-def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path, out_path: str | Path, *,
-                        permute_qk: bool = True, dtype: str = "float32") -> Path:
-    """Convert a PEFT LoRA adapter into a llama.cpp GGUF LoRA adapter at ``out_path`` (written atomically).
+@dataclass(frozen=True)
+class GGUFLoraLayer:
+    """One adapted linear layer in llama.cpp's terms: ``W' = W + scale * b @ a`` on base tensor ``name``
+    (``scale = alpha / rank``; PEFT's own per-module scale already folded into ``b``, q/k rows permuted)."""
 
-    ``dtype`` ("float32" or "float16") is the storage type of the LoRA tensors in the GGUF.
+    name: str  # base GGUF tensor, e.g. blk.3.attn_q.weight
+    a: np.ndarray  # [rank, in]
+    b: np.ndarray  # [out, rank]
+    scale: float
 
-    ``permute_qk=False`` skips the q/k row permutation (only to demonstrate in tests that it is needed).
+    def delta(self) -> np.ndarray:
+        """The layer's weight change ``scale * b @ a`` ([out, in], float32, GGUF row order)."""
+        return (self.scale * (self.b @ self.a)).astype(np.float32)
+
+
+def lora_layers_for_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path, *, permute_qk: bool = True,
+                         base: BaseGGUFInfo | None = None) -> tuple[float, list[GGUFLoraLayer]]:
+    """The PEFT adapter's LoRA layers mapped onto the base GGUF's tensors: ``(alpha, layers)``. ``base``: the
+    base GGUF's info when the caller has read it already (parsing a GGUF's header takes seconds).
+
     Raises ConfigError for unsupported adapters (DoRA, embeddings, ...) and ArtifactError for missing or
     mismatched files (a tensor whose shape does not fit the base GGUF).
     """
     import gguf
 
-    if dtype not in ("float32", "float16"):
-        raise ConfigError(f"GGUF adapter dtype must be float32 or float16, got {dtype!r}")
-    np_dtype = np.float16 if dtype == "float16" else np.float32
     folder = Path(peft_adapter_dir)
     config, tensors = load_peft_adapter(folder)
     _check_config(config)
-    base = read_base_info(base_gguf_path)
+    base = base or read_base_info(base_gguf_path)
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, base.n_layers)
 
     pairs: dict[str, dict[str, np.ndarray]] = {}
@@ -189,7 +204,7 @@ def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path
         pairs.setdefault(module, {})[m.group("ab")] = value
 
     alpha = float(config.get("lora_alpha", 8))
-    out_tensors: list[tuple[str, np.ndarray]] = []
+    layers: list[GGUFLoraLayer] = []
     for module in sorted(pairs):
         pair = pairs[module]
         if set(pair) != {"A", "B"}:
@@ -216,10 +231,34 @@ def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path
             b = permute_rows(b, base.n_head)
         elif permute_qk and leaf == "k_proj":
             b = permute_rows(b, base.n_head_kv)
-        out_tensors.append((gguf_name + ".lora_a", np.ascontiguousarray(a, dtype=np_dtype)))
-        out_tensors.append((gguf_name + ".lora_b", np.ascontiguousarray(b, dtype=np_dtype)))
-    if not out_tensors:
+        layers.append(GGUFLoraLayer(name=gguf_name, a=a, b=b, scale=alpha / rank))
+    if not layers:
         raise ArtifactError(f"PEFT adapter at {folder} holds no LoRA tensors")
+    return alpha, layers
+
+
+def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path, out_path: str | Path, *,
+                        permute_qk: bool = True, dtype: str = "float32") -> Path:
+    """Convert a PEFT LoRA adapter into a llama.cpp GGUF LoRA adapter at ``out_path`` (written atomically).
+
+    ``dtype`` ("float32" or "float16") is the storage type of the LoRA tensors in the GGUF.
+
+    ``permute_qk=False`` skips the q/k row permutation (only to demonstrate in tests that it is needed).
+    Raises ConfigError for unsupported adapters (DoRA, embeddings, ...) and ArtifactError for missing or
+    mismatched files (a tensor whose shape does not fit the base GGUF).
+    """
+    import gguf
+
+    if dtype not in ("float32", "float16"):
+        raise ConfigError(f"GGUF adapter dtype must be float32 or float16, got {dtype!r}")
+    np_dtype = np.float16 if dtype == "float16" else np.float32
+    folder = Path(peft_adapter_dir)
+    alpha, layers = lora_layers_for_gguf(folder, base_gguf_path, permute_qk=permute_qk)
+    base = read_base_info(base_gguf_path)
+    out_tensors: list[tuple[str, np.ndarray]] = []
+    for layer in layers:
+        out_tensors.append((layer.name + ".lora_a", np.ascontiguousarray(layer.a, dtype=np_dtype)))
+        out_tensors.append((layer.name + ".lora_b", np.ascontiguousarray(layer.b, dtype=np_dtype)))
 
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,14 @@ class LLMSettings(BaseAppSettings):
     llm_model: str = ""
     #: ``auto`` = ``finetune/adapters/smollm2-agent/`` when it exists; ``none`` = no adapter; else a folder.
     llm_adapter: str = "auto"
-    #: Export ``adapter.gguf`` from the PEFT files when it is missing or stale (llamacpp backend).
+    #: llamacpp: how the LoRA reaches llama.cpp. ``merged`` = merged into a copy of the base GGUF's weights
+    #: (``artifacts/llm/merged-*.gguf``, built on first use; no run-time adapter cost); ``runtime`` = applied
+    #: at run time as ``adapter.gguf`` on the unchanged base (docs/llm.md compares them).
+    llm_adapter_mode: Literal["merged", "runtime"] = "merged"
+    #: llamacpp, ``merged``: storage type of the merged tensors (``Q8_0``, ``F16``, ``F32``, ``Q5_1``...). Q4
+    #: types round much of a LoRA's small delta away.
+    llm_merge_qtype: str = "Q8_0"
+    #: Export ``adapter.gguf`` / build the merged GGUF from the PEFT files when missing or stale (llamacpp).
     llm_adapter_autoexport: bool = True
     llm_max_new_tokens: int = 256
     #: 0 = greedy decoding (deterministic).
@@ -94,6 +101,16 @@ class LLMSettings(BaseAppSettings):
     def _unit(cls, value: float) -> float:
         if not 0 < value <= 1:
             raise ValueError("must be in (0, 1]")
+        return value
+
+    @field_validator("llm_merge_qtype")
+    @classmethod
+    def _qtype(cls, value: str) -> str:
+        from llm.gguf_merge import MERGE_QTYPES
+
+        value = value.strip().upper()
+        if value not in MERGE_QTYPES:
+            raise ValueError(f"must be one of {', '.join(MERGE_QTYPES)}")
         return value
 
     @property

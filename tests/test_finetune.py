@@ -322,6 +322,16 @@ def test_evaluate_cli_with_fake_model(tmp_path, monkeypatch, demo_catalog_path):
     assert redone["rescored"] is True
     assert {k: redone[k] for k in ("n", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness")} \
         == {k: summary[k] for k in ("n", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness")}
+    assert "adapter_mode" not in summary  # transformers: nothing to record
+    # llama.cpp: the report says how the adapter reached it (MDI_LLM_ADAPTER_MODE), and a re-score keeps that
+    monkeypatch.setattr(ev, "FactoryChat", lambda *a, **k: Oracle())
+    monkeypatch.setenv("MDI_LLM_ADAPTER_MODE", "runtime")
+    assert ev.main(["--backend", "llamacpp", "--adapter", "some/adapter", "--data", str(tmp_path / "test.jsonl"),
+                    "--out", str(out)]) == 0
+    assert ev.main(["--rescore", str(out), "--out", str(again)]) == 0
+    for path in (out, again):
+        served = next(iter(json.loads(path.read_text()).values()))["summary"]
+        assert (served["backend"], served["adapter_mode"], served.get("merge_qtype")) == ("llamacpp", "runtime", None)
 
 
 def test_checked_score_applies_the_agents_name_check(demo_catalog):
@@ -644,13 +654,15 @@ def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, de
     from finetune.ship import restamp
     weights = (out / "adapter_model.safetensors").read_bytes()
     rescored = {"tuned:runs/x/data/test.jsonl": {"summary": {"n": 10, "tool_choice_accuracy": 1.0,
-                                                             "tool_args_accuracy": 0.7}}}
+                                                             "tool_args_accuracy": 0.7, "backend": "llamacpp",
+                                                             "adapter_mode": "merged", "merge_qtype": "Q8_0"}}}
     assert set(restamp(out, rescored)["eval"]) == {"tuned / demo catalog"}
     man = check_adapter(out, resolve_base(str(tiny_base)))
     assert man.metrics["eval"]["tuned / demo catalog"]["tool_args_accuracy"] == 0.7
+    assert man.metrics["eval"]["tuned / demo catalog"]["adapter_mode"] == "merged"
     assert man.metrics["train"] == metrics["train"] and man.metadata["weights_dtype"] == "float16"
     assert (out / "adapter_model.safetensors").read_bytes() == weights
-    assert "| tuned / demo catalog | - | 10 | 100.0 % | 70.0 % |" in (out / "card.md").read_text()
+    assert "| tuned / demo catalog | llamacpp (merged Q8_0) | 10 | 100.0 % | 70.0 % |" in (out / "card.md").read_text()
 
 
 def test_checkpoint_resume_matches_an_uninterrupted_run(tiny_base, tmp_path, demo_catalog_path):

@@ -36,7 +36,8 @@ def test_settings_env_and_cli(monkeypatch):
 
 
 def test_settings_defaults_and_invalid(monkeypatch):
-    for var in ("MDI_LLM_BACKEND", "MDI_LLM_TEMPERATURE", "MDI_LLM_ADAPTER"):
+    for var in ("MDI_LLM_BACKEND", "MDI_LLM_TEMPERATURE", "MDI_LLM_ADAPTER", "MDI_LLM_ADAPTER_MODE",
+                "MDI_LLM_MERGE_QTYPE"):
         monkeypatch.delenv(var, raising=False)
     s = LLMSettings()
     assert s.llm_backend == "llamacpp" and s.llm_temperature == 0.0 and s.llm_adapter == "auto"
@@ -45,6 +46,12 @@ def test_settings_defaults_and_invalid(monkeypatch):
     with pytest.raises(ConfigError, match="llm_max_new_tokens"):
         load_settings(LLMSettings, ["--llm-max-new-tokens", "0"], log_start=False)
     assert "secret" not in json.dumps(LLMSettings(llm_api_key="secret").describe())
+    assert (s.llm_adapter_mode, s.llm_merge_qtype) == ("merged", "Q8_0")
+    assert load_settings(LLMSettings, ["--llm-merge-qtype", "f16"], log_start=False).llm_merge_qtype == "F16"
+    with pytest.raises(ConfigError, match="llm_merge_qtype"):
+        load_settings(LLMSettings, ["--llm-merge-qtype", "Q2_K"], log_start=False)
+    with pytest.raises(ConfigError, match="llm_adapter_mode"):
+        load_settings(LLMSettings, ["--llm-adapter-mode", "fused"], log_start=False)
 
 
 def test_threads_auto_leaves_a_core_free(monkeypatch):
@@ -136,7 +143,11 @@ def test_matching_adapter_accepted_and_missing_files_refused(tmp_path, no_defaul
     base = factory.resolve_base_model(settings())
     assert factory.resolve_adapter(settings(llm_adapter=str(folder)), base) == folder.resolve()
     # llamacpp: neither adapter.gguf nor adapter_model.safetensors -> refused before loading anything
-    with pytest.raises(ArtifactError, match="neither adapter.gguf nor PEFT files"):
+    for mode in ("merged", "runtime"):
+        with pytest.raises(ArtifactError, match="neither adapter.gguf nor PEFT files"):
+            factory.load_chat_model(settings(llm_adapter=str(folder), llm_adapter_mode=mode))
+    (folder / "adapter.gguf").write_bytes(b"GGUF")  # only a llama.cpp adapter: cannot be merged
+    with pytest.raises(ArtifactError, match="MDI_LLM_ADAPTER_MODE=runtime"):
         factory.load_chat_model(settings(llm_adapter=str(folder)))
     with pytest.raises(ArtifactError, match="adapter_model.safetensors"):
         factory.load_chat_model(settings(llm_backend="transformers", llm_adapter=str(folder)))
@@ -339,3 +350,21 @@ def test_transformers_backend_matches_plain_generate(no_default_adapter):
         dicts = to_chat_dicts(conv)
         assert llama_engine.render(dicts) == engine.render(dicts)
         assert llama_engine.tokenize(llama_engine.render(dicts)) == engine.tokenize(engine.render(dicts))
+
+
+@pytest.mark.slow
+def test_llm_bench_measures_both_adapter_modes(tmp_path, monkeypatch, capsys):
+    """The speed benchmark runs end to end on the shipped adapter: merged (default) and run-time side by side.
+    (Its figures are reported in docs/llm.md, not asserted: speed lives in benchmarks.)"""
+    from bench import llm_bench
+
+    if not factory.DEFAULT_ADAPTER_DIR.is_dir():
+        pytest.skip(f"no shipped adapter at {factory.DEFAULT_ADAPTER_DIR}")
+    monkeypatch.setattr(factory, "ARTIFACTS_DIR", tmp_path)  # the merged GGUF is built here
+    assert llm_bench.main(["--runs", "1", "--new-tokens", "4", "--skip-baseline", "--compare-modes"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["adapter_mode"] == "merged" and result["adapter"]
+    assert result["cold_tps"] > 0 and result["runtime_cold_tps"] > 0 and result["warm_cached"] > 100
+    assert "served, cold prompt (runtime)" in out
+    assert len(list((tmp_path / "llm").glob("merged-*-q8_0.gguf"))) == 1

@@ -1,6 +1,7 @@
-"""PEFT LoRA -> llama.cpp GGUF adapter: the file format (fast, synthetic tensors on the real base GGUF header)
-and (slow) equivalence: a random LoRA applied by PEFT on the transformers model vs the exported adapter in
-llama.cpp give the same logits (up to the base quantization noise) and the same greedy tokens."""
+"""PEFT LoRA -> llama.cpp: the GGUF adapter and the merged GGUF. File formats (fast, synthetic tensors on the
+real base GGUF) and (slow) equivalence: a random LoRA applied by PEFT on the transformers model vs the exported
+adapter / the merged model in llama.cpp give the same logits (up to the base quantization noise) and the same
+greedy tokens."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from core.errors import ArtifactError, ConfigError
 from llm import factory
 from llm.gguf_adapter import (export_lora_to_gguf, gguf_adapter_info, gguf_adapter_is_current, permute_rows,
                               read_base_info)
+from llm.gguf_merge import merge_lora_into_gguf, merged_gguf_info, merged_gguf_is_current
 from llm.settings import LLMSettings, bundled_gguf_path
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -149,6 +151,107 @@ def test_factory_never_overwrites_a_manifest_listed_export(tmp_path, base_gguf):
     assert factory.resolve_adapter(LLMSettings(llm_adapter=str(folder)), base) == folder.resolve()  # still valid
 
 
+# ---------------------------------------------------------------------------------------------- merged GGUF
+def _dequant(tensor) -> np.ndarray:
+    import gguf
+
+    return gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def merged_q8(tmp_path_factory, base_gguf):
+    """A synthetic LoRA-sized adapter (layers 0 and 29, q/k/v) merged into the bundled base as Q8_0, and both
+    files' readers (parsing a GGUF header takes seconds: once per module)."""
+    import gguf
+
+    tensors = _synthetic(layers=(0, 29))
+    for key in tensors:  # LoRA-sized values: the delta is small next to the weights
+        tensors[key] = tensors[key] * (0.1 if "lora_A" in key else 0.05)
+    folder = tmp_path_factory.mktemp("merge")
+    peft = _write_peft(folder / "peft", tensors, r=2, lora_alpha=4, alpha_pattern={"v_proj": 8})
+    out = merge_lora_into_gguf(peft, base_gguf, folder / "m.gguf")
+    return {"tensors": tensors, "peft": peft, "out": out, "base": gguf.GGUFReader(str(base_gguf)),
+            "merged": gguf.GGUFReader(str(out))}
+
+
+def test_merge_writes_base_plus_delta(merged_q8):
+    import gguf
+
+    base_t = {t.name: t for t in merged_q8["base"].tensors}
+    got_t = {t.name: t for t in merged_q8["merged"].tensors}
+    assert list(got_t) == list(base_t)  # same tensors, same order
+    tensors, pre = merged_q8["tensors"], "base_model.model.model.layers.29.self_attn"
+    a, b = tensors[f"{pre}.q_proj.lora_A.weight"], tensors[f"{pre}.q_proj.lora_B.weight"]
+    base_q = _dequant(base_t["blk.29.attn_q.weight"])
+    want = base_q + 2.0 * permute_rows(b @ a, 9)  # llama.cpp scale alpha/r = 2, rotary row order
+    merged = got_t["blk.29.attn_q.weight"]
+    assert merged.tensor_type == gguf.GGMLQuantizationType.Q8_0
+    err = np.abs(_dequant(merged) - want)
+    step = np.abs(want).max(axis=1, keepdims=True) / 127  # Q8_0: one scale per 32 values, <= row max / 127
+    assert float((err <= 0.6 * step + 1e-6).mean()) == 1.0  # half a step, plus the float16 scale rounding
+    assert err.mean() < np.abs(want - base_q).mean() / 4, "the merged tensor must carry the delta"
+    v = f"{pre}.v_proj"  # alpha_pattern 8 at r=2 -> scale 4, no permutation
+    np.testing.assert_allclose(_dequant(got_t["blk.29.attn_v.weight"]), _dequant(base_t["blk.29.attn_v.weight"])
+                               + 4.0 * tensors[f"{v}.lora_B.weight"] @ tensors[f"{v}.lora_A.weight"], atol=0.02)
+    for name in ("blk.5.attn_q.weight", "token_embd.weight", "blk.29.ffn_down.weight", "output_norm.weight"):
+        assert got_t[name].tensor_type == base_t[name].tensor_type  # not adapted: byte for byte
+        np.testing.assert_array_equal(np.asarray(got_t[name].data), np.asarray(base_t[name].data))
+
+
+def test_merge_copies_metadata_and_records_provenance(merged_q8, base_gguf):
+    import gguf
+
+    base_f, got_f = merged_q8["base"].fields, merged_q8["merged"].fields
+    for key in ("tokenizer.chat_template", "tokenizer.ggml.tokens", "tokenizer.ggml.merges", "llama.block_count",
+                "tokenizer.ggml.eos_token_id"):
+        assert got_f[key].contents() == base_f[key].contents()
+    assert got_f["general.file_type"].contents() == int(gguf.LlamaFileType.MOSTLY_Q8_0)
+    info = merged_gguf_info(merged_q8["out"])
+    assert info == {"architecture": "llama", "source_sha256": got_f["mdi.merged.adapter_sha256"].contents(),
+                    "base_sha256": got_f["mdi.merged.base_sha256"].contents(), "merger_version": 1,
+                    "qtype": "Q8_0", "n_tensors": len(merged_q8["merged"].tensors)}
+    assert info["base_sha256"] == factory.resolve_base_model(LLMSettings()).sha256
+    peft, out = merged_q8["peft"], merged_q8["out"]
+    assert merged_gguf_is_current(peft, base_gguf, out)
+    assert not merged_gguf_is_current(peft, base_gguf, out, "F16")  # another storage type
+    with pytest.raises(ArtifactError, match="not a GGUF"):
+        merged_gguf_info(peft / "adapter_config.json")
+
+
+def test_merge_qtypes_and_refusals(tmp_path, base_gguf):
+    import gguf
+
+    peft = _write_peft(tmp_path / "peft", _synthetic(layers=(3,), modules=("v_proj",)))
+    reader = gguf.GGUFReader(str(merge_lora_into_gguf(peft, base_gguf, tmp_path / "f16.gguf", qtype="f16")))
+    kinds = {t.name: t.tensor_type for t in reader.tensors}
+    assert kinds["blk.3.attn_v.weight"] == gguf.GGMLQuantizationType.F16
+    assert kinds["blk.3.attn_q.weight"] == gguf.GGMLQuantizationType.Q4_1  # not adapted: the base's type
+    with pytest.raises(ConfigError, match="Q8_0, F16"):
+        merge_lora_into_gguf(peft, base_gguf, tmp_path / "x.gguf", qtype="Q2_K")
+    with pytest.raises(ConfigError, match="DoRA"):
+        merge_lora_into_gguf(_write_peft(tmp_path / "dora", _synthetic(), use_dora=True), base_gguf,
+                             tmp_path / "x.gguf")
+    assert not list(tmp_path.glob("x.gguf*"))
+
+
+def test_factory_merges_once_and_rebuilds_when_stale(tmp_path, base_gguf):
+    folder = _write_peft(tmp_path / "adapter", _synthetic(layers=(1,)))
+    base = factory.resolve_base_model(LLMSettings())
+    cache = tmp_path / "cache"
+    with pytest.raises(ArtifactError, match="python -m llm.gguf_merge"):
+        factory.merged_gguf_for(folder, base, autoexport=False, cache_dir=cache)
+    path = factory.merged_gguf_for(folder, base, cache_dir=cache)
+    assert path.parent == cache and path.name.endswith("-q8_0.gguf")
+    stamp = path.stat().st_mtime_ns
+    assert factory.merged_gguf_for(folder, base, autoexport=False, cache_dir=cache) == path
+    assert path.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    _write_peft(folder, _synthetic(layers=(1,), rank=3))  # retrained: a new file; the old one is stale
+    newer = factory.merged_gguf_for(folder, base, cache_dir=cache)
+    assert newer != path and merged_gguf_is_current(folder, base_gguf, newer)
+    assert not merged_gguf_is_current(folder, base_gguf, path)
+    assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
 # ---------------------------------------------------------------------------------------------- equivalence (slow)
 PROMPT_TEXT = ("<|im_start|>system\nYou are the catalog assistant of an online store's marketing team.<|im_end|>\n"
                "<|im_start|>user\nFind a USB-C cable under ₹500 with at least 4 stars.<|im_end|>\n"
@@ -238,6 +341,23 @@ def test_exported_adapter_matches_peft_logits_and_greedy_tokens(random_adapter, 
 
 
 @pytest.mark.slow
+def test_merged_gguf_matches_peft_logits(random_adapter, base_gguf, tmp_path):
+    ra = random_adapter
+    mad = lambda a, b: float(np.abs(a - b).mean())  # noqa: E731
+    quant_noise = mad(ra["base_logits"], _llama_logits(_llama(base_gguf, None), ra["ids"]))
+    errs = {}
+    for qtype in ("Q8_0", "Q4_1"):
+        merged = merge_lora_into_gguf(ra["folder"], base_gguf, tmp_path / f"m-{qtype}.gguf", qtype=qtype)
+        errs[qtype] = mad(ra["lora_logits"], _llama_logits(_llama(merged, None), ra["ids"]))
+    runtime = mad(ra["lora_logits"], _llama_logits(_llama(base_gguf, export_lora_to_gguf(
+        ra["folder"], base_gguf, tmp_path / "a.gguf")), ra["ids"]))
+    effect = mad(ra["lora_logits"], ra["base_logits"])
+    print(f"quant_noise={quant_noise:.3f} runtime={runtime:.3f} merged={errs} effect={effect:.3f}")
+    assert effect > 4 * errs["Q8_0"], "the merged model must carry the adapter"
+    assert errs["Q8_0"] < 1.5 * quant_noise + 0.05, "merging must stay at the base quantization noise level"
+
+
+@pytest.mark.slow
 def test_factory_serves_the_adapter_in_both_backends(random_adapter, monkeypatch, tmp_path):
     from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -249,10 +369,15 @@ def test_factory_serves_the_adapter_in_both_backends(random_adapter, monkeypatch
     def answer(**kw):
         return factory.load_chat_model(LLMSettings(llm_max_new_tokens=8, **kw), reuse=False).invoke(msgs)
 
-    served = answer(llm_adapter=str(folder))
-    assert gguf_adapter_is_current(folder, bundled_gguf_path())  # exported on first use
+    monkeypatch.setattr(factory, "ARTIFACTS_DIR", tmp_path / "artifacts")
+    served = answer(llm_adapter=str(folder))  # default: merged into a copy of the base
+    assert len(list((tmp_path / "artifacts" / "llm").glob("merged-*-q8_0.gguf"))) == 1  # built on first use
     assert served.response_metadata["adapter"] == str(folder.resolve())
-    assert served.content != answer(llm_adapter="none").content
+    bare = answer(llm_adapter="none").content
+    assert served.content != bare
+    at_runtime = answer(llm_adapter=str(folder), llm_adapter_mode="runtime")
+    assert gguf_adapter_is_current(folder, bundled_gguf_path())  # exported on first use
+    assert at_runtime.content != bare
     reference = answer(llm_adapter=str(folder), llm_backend="transformers")
     assert reference.content != answer(llm_adapter="none", llm_backend="transformers").content
-    print(repr(served.content), repr(reference.content))
+    print(repr(served.content), repr(at_runtime.content), repr(reference.content))
