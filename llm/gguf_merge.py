@@ -105,6 +105,9 @@ def merge_lora_into_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Pat
             if key == gguf.Keys.General.FILE_TYPE:
                 writer.add_uint32(key, int(gguf.LlamaFileType[_FILE_TYPES[qtype]]))
                 continue
+            if key == gguf.Keys.General.ALIGNMENT:  # the writer must pad tensor data the same way
+                writer.add_custom_alignment(int(field.contents()))
+                continue
             sub = field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
             writer.add_key_value(key, field.contents(), field.types[0], sub)
         for tensor in reader.tensors:

@@ -234,6 +234,47 @@ def test_merge_qtypes_and_refusals(tmp_path, base_gguf):
     assert not list(tmp_path.glob("x.gguf*"))
 
 
+def _tiny_llama_gguf(path: Path, alignment: int) -> dict[str, np.ndarray]:
+    """A one-block llama GGUF (float32 tensors, hidden 64, 2 heads) written with a custom data alignment."""
+    import gguf
+
+    rng = np.random.default_rng(1)
+    tensors = {"rope_freqs.weight": rng.normal(size=(8,)),  # 32 bytes: later offsets depend on the alignment
+               "token_embd.weight": rng.normal(size=(10, 64)), "blk.0.attn_q.weight": rng.normal(size=(64, 64)),
+               "blk.0.attn_v.weight": rng.normal(size=(32, 64)), "output_norm.weight": np.ones(64)}
+    writer = gguf.GGUFWriter(str(path), arch="llama")
+    writer.add_custom_alignment(alignment)
+    writer.add_block_count(1)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(1)
+    for name, value in tensors.items():
+        writer.add_tensor(name, value.astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return {k: v.astype(np.float32) for k, v in tensors.items()}
+
+
+def test_merge_float_base_with_custom_alignment(tmp_path):
+    import gguf
+
+    base = _tiny_llama_gguf(tmp_path / "tiny.gguf", alignment=64)
+    rng = np.random.default_rng(2)
+    lora = {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": rng.normal(size=(2, 64)),
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": rng.normal(size=(64, 2))}
+    peft = _write_peft(tmp_path / "peft", {k: v.astype(np.float32) for k, v in lora.items()})
+    out = merge_lora_into_gguf(peft, tmp_path / "tiny.gguf", tmp_path / "m.gguf", qtype="F32")
+    reader = gguf.GGUFReader(str(out))
+    assert reader.fields["general.alignment"].contents() == 64
+    got = {t.name: np.array(t.data) for t in reader.tensors}
+    a, b = (lora[f"base_model.model.model.layers.0.self_attn.q_proj.lora_{x}.weight"] for x in "AB")
+    np.testing.assert_allclose(got["blk.0.attn_q.weight"], base["blk.0.attn_q.weight"] + 2.0 * permute_rows(b @ a, 2),
+                               rtol=1e-5, atol=1e-5)
+    for name in ("rope_freqs.weight", "token_embd.weight", "blk.0.attn_v.weight", "output_norm.weight"):
+        np.testing.assert_array_equal(got[name], base[name])
+
+
 def test_factory_merges_once_and_rebuilds_when_stale(tmp_path, base_gguf):
     folder = _write_peft(tmp_path / "adapter", _synthetic(layers=(1,)))
     base = factory.resolve_base_model(LLMSettings())
