@@ -1,7 +1,7 @@
 """PEFT LoRA merged into the base GGUF's weights: one GGUF that llama.cpp serves without a run-time adapter.
 
-llama.cpp applies a LoRA adapter at run time as two extra small matmuls per adapted layer and token, which cost
-the served model ~25-30 % of its decode speed here (docs/llm.md). Merging writes ``W' = W + scale * B @ A``
+llama.cpp applies a LoRA adapter at run time as two extra small matmuls per adapted layer and token (they cost
+the served model ~30 % of its decode speed on an earlier 2-core machine; docs/llm.md). Merging writes ``W' = W + scale * B @ A``
 into a copy of the base GGUF instead:
 
 * every adapted tensor (``blk.N.attn_q.weight`` ...) is de-quantized (``gguf.quants``), the delta added in
@@ -10,8 +10,9 @@ into a copy of the base GGUF instead:
   ``qtype``; every other tensor and every metadata key (tokenizer, chat template...) is copied byte for byte;
 * ``qtype`` defaults to ``Q8_0``: a LoRA delta is small next to a 4-bit quantization step, so re-quantizing the
   merged weights to the base's Q4_1 rounds much of the adapter away (on the shipped adapter Q4_1 changed the
-  tool calls; Q8_0 gave the run-time adapter's text; docs/llm.md), while Q8_0 decodes faster than Q4_1 with
-  a run-time adapter and evaluates prompts faster than Q4_1 on these CPUs;
+  tool calls; Q8_0 gave the run-time adapter's text and its scores; docs/llm.md), while Q8_0 evaluates prompts
+  about twice as fast as Q4_1 + a run-time adapter on these CPUs and decodes as fast (1 thread) or faster
+  (2 threads: +28 %);
 * provenance keys (``mdi.merged.*``): sha256 of the PEFT weights and of the base GGUF, merger version and
   qtype, so :func:`merged_gguf_is_current` detects a stale file.
 
@@ -68,7 +69,7 @@ def _encode(weights: np.ndarray, qtype: str):
     block = gguf.GGML_QUANT_SIZES[kind][0]
     if weights.shape[-1] % block:
         raise ConfigError(f"cannot store a tensor of {weights.shape[-1]} columns as {qtype} (blocks of {block}): "
-                          "choose --qtype F16")
+                          "store it as F16 (MDI_LLM_MERGE_QTYPE / --qtype)")
     return gguf.quants.quantize(weights, kind), kind
 
 
