@@ -253,8 +253,8 @@ def export_lora_to_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Path
         raise ConfigError(f"GGUF adapter dtype must be float32 or float16, got {dtype!r}")
     np_dtype = np.float16 if dtype == "float16" else np.float32
     folder = Path(peft_adapter_dir)
-    alpha, layers = lora_layers_for_gguf(folder, base_gguf_path, permute_qk=permute_qk)
     base = read_base_info(base_gguf_path)
+    alpha, layers = lora_layers_for_gguf(folder, base_gguf_path, permute_qk=permute_qk, base=base)
     out_tensors: list[tuple[str, np.ndarray]] = []
     for layer in layers:
         out_tensors.append((layer.name + ".lora_a", np.ascontiguousarray(layer.a, dtype=np_dtype)))

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ArtifactError, ConfigError
-from core.hashing import sha256_file
 from core.settings import BaseAppSettings, load_settings
 from llm.gguf_adapter import PEFT_WEIGHTS_NAME, _sha256_cached, base_info_of, lora_layers_for_gguf
 
@@ -96,7 +95,7 @@ def merge_lora_into_gguf(peft_adapter_dir: str | Path, base_gguf_path: str | Pat
     writer = gguf.GGUFWriter(str(tmp), arch=base.arch)
     try:
         # provenance first, right after the architecture: merged_gguf_info reads only the start of the file
-        writer.add_string(KEY_SOURCE_SHA, sha256_file(folder / PEFT_WEIGHTS_NAME))
+        writer.add_string(KEY_SOURCE_SHA, _sha256_cached(str((folder / PEFT_WEIGHTS_NAME).resolve())))
         writer.add_string(KEY_BASE_SHA, _sha256_cached(str(base_path.resolve())))
         writer.add_uint32(KEY_MERGER, MERGER_VERSION)
         writer.add_string(KEY_QTYPE, qtype)

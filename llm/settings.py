@@ -106,12 +106,13 @@ class LLMSettings(BaseAppSettings):
     @field_validator("llm_merge_qtype")
     @classmethod
     def _qtype(cls, value: str) -> str:
-        from llm.gguf_merge import MERGE_QTYPES
+        from core.errors import ConfigError
+        from llm.gguf_merge import check_qtype
 
-        value = value.strip().upper()
-        if value not in MERGE_QTYPES:
-            raise ValueError(f"must be one of {', '.join(MERGE_QTYPES)}")
-        return value
+        try:
+            return check_qtype(value)
+        except ConfigError as exc:  # pydantic reports ValueErrors as invalid settings
+            raise ValueError(str(exc)) from exc
 
     @property
     def threads(self) -> int:
