@@ -65,6 +65,15 @@ DEFAULTS: dict[str, Any] = {
     "seed": 13,
     "save_every": 50,
     "share_prefix": True,
+    # with a bfloat16/float16 base: run the LoRA matmuls in that dtype under torch.autocast instead of
+    # casting every activation to float32 for them (LoRA weights, AdamW state and the loss stay float32)
+    "autocast": False,
+    # attention of the suffixes over the shared prefix: "batched" (finetune.prefix_attention: one matmul
+    # against one copy of the prefix keys) or "sdpa" (PyTorch's fused kernel on the batch-expanded cache)
+    "prefix_attention": "sdpa",
+    # micro-batches per length-sorted window (make_batches): larger windows pad less (8: ~21 % of the
+    # default recipe's suffix tokens are padding, 64: ~3 %) but group examples of similar length in a step
+    "length_window": 8,
     # loss weight on the tokens of a tool call's decisions (argument names, choice values; see
     # finetune.modeling.encode_weighted) against 1 for the other labelled tokens; 1 = plain mean. With
     # decision_norm "example" each example's weights are scaled back to its labelled-token count, so the weight
@@ -179,6 +188,12 @@ def _validate(r: dict[str, Any]) -> None:
         check_dtype(r["dtype"])
     except ConfigError as exc:
         problems.append(str(exc))
+    if not isinstance(r["autocast"], bool):
+        problems.append("autocast must be true or false")
+    if not isinstance(r["length_window"], int) or r["length_window"] < 1:
+        problems.append("length_window must be an integer >= 1")
+    if r["prefix_attention"] not in ("sdpa", "batched"):
+        problems.append("prefix_attention must be 'sdpa' or 'batched'")
     if r["decision_norm"] not in ("example", "step"):
         problems.append("decision_norm must be 'example' or 'step'")
     from finetune.dataset import KINDS
@@ -283,12 +298,14 @@ def system_prefix_ids(tokenizer) -> list[int]:
     return list(tokenizer(head, add_special_tokens=False)["input_ids"])
 
 
-def make_batches(n: int, micro: int, seed: int, epoch: int, lengths: list[int]) -> list[list[int]]:
-    """Micro-batches of example indices: shuffled per epoch, length-sorted within windows to cut padding."""
+def make_batches(n: int, micro: int, seed: int, epoch: int, lengths: list[int], window: int = 8
+                 ) -> list[list[int]]:
+    """Micro-batches of example indices: shuffled per epoch, length-sorted within windows of ``window``
+    micro-batches to cut padding (like transformers' ``group_by_length`` mega-batches), batches shuffled."""
     rng = random.Random(seed * 1000 + epoch)
     order = list(range(n))
     rng.shuffle(order)
-    window = micro * 8
+    window = micro * max(1, int(window))
     batches = []
     for w in range(0, n, window):
         chunk = sorted(order[w:w + window], key=lambda i: lengths[i])
@@ -320,6 +337,28 @@ def token_chunks(batch: list[Encoded], max_tokens: int, prefix_len: int = 0) -> 
 
 
 # ------------------------------------------------------------------------------------------------- loss
+def compute_context(model, device: str, dtype: str, autocast: bool):
+    """Context for a forward pass: mixed precision (``autocast``) when the base is in a half dtype, else none.
+
+    PEFT casts a LoRA layer's input to the adapter's float32 before its two small matmuls and the sum back to
+    the base's dtype: with a bfloat16 base that is two full-size casts per adapted linear, forward and
+    backward. Under autocast the adapter's (small) weights are cast instead and the activations stay in the
+    base's dtype; the gradients still land in the float32 LoRA weights.
+    """
+    import contextlib
+
+    if not autocast or dtype == "float32":
+        return contextlib.nullcontext()
+    import torch
+    from peft.helpers import disable_input_dtype_casting
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(disable_input_dtype_casting(model))
+    stack.enter_context(torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu",
+                                       dtype=getattr(torch, dtype)))
+    return stack
+
+
 def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: list[int] | None):
     """Sum of token cross-entropies over labelled positions (each times its weight, where the examples carry
     weights), and their count.
@@ -360,7 +399,8 @@ def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: li
         full_mask = torch.cat([torch.ones((len(seqs), P), dtype=torch.long, device=device), mask], dim=1)
         pos = torch.arange(P, P + width, device=device).unsqueeze(0).expand(len(seqs), -1)
         out = decoder(input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True,
-                      position_ids=pos, cache_position=torch.arange(P, P + width, device=device))
+                      position_ids=pos, cache_position=torch.arange(P, P + width, device=device),
+                      shared_prefix_len=P)  # read by finetune.prefix_attention, ignored by the others
         hidden = out.last_hidden_state
         # the first suffix token is predicted from the prefix's last hidden state
         first_hidden = pre_out.last_hidden_state[:, -1:, :].expand(len(seqs), -1, -1)
@@ -534,6 +574,10 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     dtype = recipe["dtype"]  # checked by _validate
     model = with_lora(load_model(ref, device, dtype), recipe["lora"])
     model.train()
+    if prefix and recipe["prefix_attention"] == "batched":
+        from finetune.prefix_attention import register
+
+        model.get_base_model().set_attn_implementation(register())
     params = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in params)
     micro = int(recipe["micro_batch_size"])
@@ -565,7 +609,7 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     def micro_batches():
         epoch = 0
         while True:
-            for b in make_batches(len(encoded), micro, recipe["seed"], epoch, lengths):
+            for b in make_batches(len(encoded), micro, recipe["seed"], epoch, lengths, recipe["length_window"]):
                 yield b
             epoch += 1
 
@@ -583,7 +627,8 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
         for b in batches:
             for chunk in token_chunks([encoded[i] for i in b], int(recipe.get("max_batch_tokens") or 0),
                                       len(prefix) if prefix else 0):
-                loss, _ = batch_loss(model, chunk, tokenizer.pad_token_id, device, prefix)
+                with compute_context(model, device, dtype, recipe["autocast"]):
+                    loss, _ = batch_loss(model, chunk, tokenizer.pad_token_id, device, prefix)
                 (loss / max(1, n_tok)).backward()
                 total += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(params, float(recipe["max_grad_norm"]))
