@@ -337,6 +337,14 @@ def token_chunks(batch: list[Encoded], max_tokens: int, prefix_len: int = 0) -> 
 
 
 # ------------------------------------------------------------------------------------------------- loss
+def _prefix_kwargs(base, prefix_len: int) -> dict[str, int]:
+    """What the suffix pass tells finetune.prefix_attention (only when it is the model's attention: other
+    architectures need not accept unknown keyword arguments)."""
+    from finetune.prefix_attention import NAME
+
+    return {"shared_prefix_len": prefix_len} if getattr(base.config, "_attn_implementation", None) == NAME else {}
+
+
 def compute_context(model, device: str, dtype: str, autocast: bool):
     """Context for a forward pass: mixed precision (``autocast``) when the base is in a half dtype, else none.
 
@@ -400,7 +408,7 @@ def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: li
         pos = torch.arange(P, P + width, device=device).unsqueeze(0).expand(len(seqs), -1)
         out = decoder(input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True,
                       position_ids=pos, cache_position=torch.arange(P, P + width, device=device),
-                      shared_prefix_len=P)  # read by finetune.prefix_attention, ignored by the others
+                      **_prefix_kwargs(base, P))
         hidden = out.last_hidden_state
         # the first suffix token is predicted from the prefix's last hidden state
         first_hidden = pre_out.last_hidden_state[:, -1:, :].expand(len(seqs), -1, -1)
