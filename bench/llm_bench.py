@@ -12,7 +12,12 @@ template). Per round, interleaved so both see the same machine load:
   warm (another question after the same system prompt: llama.cpp reuses the cached system-prompt prefix),
   decode tok/s;
 * ``--compare-modes``: also the other ``llm_adapter_mode`` (the adapter applied at run time when the default
-  merges it, or merged when ``--llm-adapter-mode runtime``), in the same rounds.
+  merges it, or merged when ``--llm-adapter-mode runtime``), in the same rounds;
+* ``--compare-lookup N``: also the served model with prompt-lookup drafting of N tokens (``llm_lookup_draft``;
+  or without drafting when the settings already draft), in the same rounds;
+* ``--until-end``: served generations stop at the end of the turn (at most ``--new-tokens``), so decode speed is
+  measured on what the model really writes (drafting's gain depends on it); by default every side writes exactly
+  ``--new-tokens`` tokens with end-of-turn banned. The baseline always writes exactly ``--new-tokens``.
 
 Prints medians over ``--runs`` rounds (after one warm-up round), the served/baseline ratios, the load average,
 and a final JSON line. Other processes on the machine slow both sides; compare the ratio.
@@ -49,6 +54,10 @@ class BenchSettings(LLMSettings):
     skip_baseline: bool = False
     #: also measure the other llm_adapter_mode (merged vs runtime) in the same rounds
     compare_modes: bool = False
+    #: also measure served with llm_lookup_draft = this (or 0 when the settings already draft); 0 = no
+    compare_lookup: int = 0
+    #: served generations stop at end of turn (real outputs) instead of exactly new_tokens
+    until_end: bool = False
 
 
 def _median(values: list[float]) -> float:
@@ -82,7 +91,7 @@ def run_baseline(model, input_ids, new_tokens: int) -> tuple[float, float]:
     return streamer.first - start, (n - 1) / (end - streamer.first)
 
 
-def run_served(chat, messages, new_tokens: int, *, cold: bool) -> tuple[float, float, int]:
+def run_served(chat, messages, new_tokens: int, *, cold: bool, until_end: bool = False) -> tuple[float, float, int]:
     """(ttft_s measured at the first streamed chunk, decode tok/s, cached prompt tokens) through LangChain."""
     engine = chat.engine
     if cold and hasattr(engine, "llama"):
@@ -90,7 +99,7 @@ def run_served(chat, messages, new_tokens: int, *, cold: bool) -> tuple[float, f
     start = time.perf_counter()
     first = None
     meta = {}
-    for chunk in chat.stream(messages, max_new_tokens=new_tokens, ignore_eos=True):
+    for chunk in chat.stream(messages, max_new_tokens=new_tokens, ignore_eos=not until_end):
         if first is None and chunk.content:
             first = time.perf_counter()
         meta = chunk.response_metadata or meta
@@ -113,14 +122,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()} (other processes share these cores); "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     served = {}
-    modes = [settings.llm_adapter_mode]
+    # variant name -> settings changes; the first is the configured default
+    variants: dict[str, dict[str, object]] = {settings.llm_adapter_mode: {}}
     if settings.compare_modes:
-        modes.append("runtime" if settings.llm_adapter_mode == "merged" else "merged")
-    for mode in modes:
+        other = "runtime" if settings.llm_adapter_mode == "merged" else "merged"
+        variants[other] = {"llm_adapter_mode": other}
+    if settings.compare_lookup:
+        draft = 0 if settings.llm_lookup_draft else settings.compare_lookup
+        variants[f"lookup{draft}"] = {"llm_lookup_draft": draft}
+    modes = list(variants)
+    for mode, update in variants.items():
         t0 = time.perf_counter()
-        served[mode] = load_chat_model(settings.model_copy(update={"llm_adapter_mode": mode}))
+        served[mode] = load_chat_model(settings.model_copy(update=update))
         print(f"served ({mode}): backend={settings.llm_backend} model={served[mode].model_name} "
               f"adapter={getattr(served[mode], 'adapter', None)} threads={threads} "
+              f"lookup_draft={update.get('llm_lookup_draft', settings.llm_lookup_draft)} "
               f"(loaded in {time.perf_counter() - t0:.1f}s)")
     chat = served[modes[0]]
     base_model = None
@@ -157,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows["base_ttft"].append(ttft)
                 rows["base_tps"].append(tps)
         for mode, pre in prefixes.items():
-            ttft, tps, _ = run_served(served[mode], messages(2 * r), settings.new_tokens, cold=True)
+            ttft, tps, _ = run_served(served[mode], messages(2 * r), settings.new_tokens, cold=True,
+                                      until_end=settings.until_end)
             if record:
                 rows[pre + "cold_ttft"].append(ttft)
                 rows[pre + "cold_tps"].append(tps)
-            ttft, tps, cached = run_served(served[mode], messages(2 * r + 1), settings.new_tokens, cold=False)
+            ttft, tps, cached = run_served(served[mode], messages(2 * r + 1), settings.new_tokens, cold=False,
+                                           until_end=settings.until_end)
             if record:
                 rows[pre + "warm_ttft"].append(ttft)
                 rows[pre + "warm_tps"].append(tps)
@@ -175,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if base_model is not None:
         print(f"{'baseline transformers fp32':28}{med['base_ttft']:>18.3f}{med['base_tps']:>24.1f}")
     for mode, pre in prefixes.items():
-        tag = f" ({mode})" if chat.adapter else ""
+        tag = f" ({mode})" if chat.adapter or len(prefixes) > 1 else ""
         print(f"{'served, cold prompt' + tag:28}{med[pre + 'cold_ttft']:>18.3f}{med[pre + 'cold_tps']:>24.1f}")
         print(f"{'served, cached system' + tag:28}{med[pre + 'warm_ttft']:>18.3f}{med[pre + 'warm_tps']:>24.1f}"
               f"   ({med[pre + 'warm_cached']:.0f} of ~{n_prompt} prompt tokens from cache)")

@@ -204,6 +204,9 @@ def _validate(r: dict[str, Any]) -> None:
         problems.append(f"mix must map example kinds ({', '.join(KINDS)}) to shares in [0, 1]")
     if problems:
         raise ConfigError("invalid recipe: " + "; ".join(problems))
+    if r["prefix_attention"] == "batched" and r["dtype"] == "float32" and r["share_prefix"]:
+        log.warning("prefix_attention: batched with a float32 base measured slower than sdpa on CPU (10.1 vs "
+                    "7.35 s per micro-batch, docs/finetune.md): it pays off with dtype bfloat16")
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -399,14 +402,14 @@ def batch_loss(model, batch: list[Encoded], pad_id: int, device: str, prefix: li
 
         cache = DynamicCache(config=base.config)
         pre = torch.tensor([prefix], dtype=torch.long, device=device)
-        pre_out = decoder(input_ids=pre, past_key_values=cache, use_cache=True)
-        cache = pre_out.past_key_values
+        pre_out = decoder(input_ids=pre, cache=cache, use_cache=True)
+        cache = pre_out.cache
         for layer in cache.layers:
             layer.keys = layer.keys.expand(len(seqs), -1, -1, -1)
             layer.values = layer.values.expand(len(seqs), -1, -1, -1)
         full_mask = torch.cat([torch.ones((len(seqs), P), dtype=torch.long, device=device), mask], dim=1)
         pos = torch.arange(P, P + width, device=device).unsqueeze(0).expand(len(seqs), -1)
-        out = decoder(input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True,
+        out = decoder(input_ids=ids, attention_mask=full_mask, cache=cache, use_cache=True,
                       position_ids=pos, cache_position=torch.arange(P, P + width, device=device),
                       **_prefix_kwargs(base, P))
         hidden = out.last_hidden_state

@@ -47,6 +47,9 @@ class GenStats:
     ttft_s: float = 0.0
     total_s: float = 0.0
     finish_reason: str = "stop"
+    #: prompt-lookup drafting (llama.cpp, greedy): draft tokens evaluated / kept
+    draft_tokens: int = 0
+    accepted_draft_tokens: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -184,7 +187,7 @@ class LlamaCppEngine:
 
     def __init__(self, model_path: str, *, lora_path: str | None = None, n_ctx: int = 4096, n_threads: int = 2,
                  n_batch: int = 512, seed: int = 0, model_name: str | None = None,
-                 extra_buffers: bool = False) -> None:
+                 extra_buffers: bool = False, lookup_draft: int = 0, lookup_ngram: int = 3) -> None:
         # llama.cpp's OpenMP workers spin-wait by default, which collapses speed when the cores are shared;
         # passive waiting only takes effect if set before libgomp loads (before torch / llama_cpp imports), so
         # entry points should set it at start (see docs/llm.md); this is the best effort.
@@ -194,6 +197,9 @@ class LlamaCppEngine:
                                verbose=False)
         self.model_name = model_name or model_path
         self.lora_path = lora_path
+        #: greedy calls draft up to this many tokens by prompt lookup (``llm.speculative``); 0 = off
+        self.lookup_draft = lookup_draft
+        self.lookup_ngram = lookup_ngram
         meta = self.llama.metadata
         self._template = meta.get("tokenizer.chat_template")
         self._add_bos = str(meta.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true"
@@ -240,11 +246,14 @@ class LlamaCppEngine:
         with self._lock:
             cached = self.llama.longest_token_prefix(self.llama._input_ids.tolist(), tokens)
             stats.cached_prompt_tokens = min(cached, len(tokens) - 1) if self.llama.n_tokens else 0
-            if params.temperature > 0:
-                self.llama.set_seed(params.seed)
-            gen = self.llama.generate(
-                tokens, temp=params.temperature, top_p=params.top_p if params.temperature > 0 else 1.0,
-                top_k=0, min_p=0.0, repeat_penalty=1.0, reset=True, logits_processor=processors)
+            if params.temperature <= 0 and self.lookup_draft > 0:
+                gen = self._lookup_tokens(tokens, banned=end_ids if params.ignore_eos else [], stats=stats)
+            else:
+                if params.temperature > 0:
+                    self.llama.set_seed(params.seed)
+                gen = self.llama.generate(
+                    tokens, temp=params.temperature, top_p=params.top_p if params.temperature > 0 else 1.0,
+                    top_k=0, min_p=0.0, repeat_penalty=1.0, reset=True, logits_processor=processors)
             stats.finish_reason = "length"
             try:
                 for token in gen:
@@ -269,6 +278,46 @@ class LlamaCppEngine:
         tail = "" if cut_by_stop else scanner.flush() + decoder.decode(b"", final=True)
         if tail:
             yield tail
+
+    def _lookup_tokens(self, tokens: list[int], *, banned: list[int], stats: GenStats) -> Iterator[int]:
+        """Greedy tokens after ``tokens`` with prompt-lookup drafts (``llm.speculative``), keeping
+        llama-cpp-python's record of the KV cache (``input_ids[:n_tokens]``) exact, so the next call reuses the
+        cached prefix as ``Llama.generate`` does."""
+        import numpy as np
+
+        from llm.speculative import DraftStats, speculative_greedy
+
+        llama = self.llama
+        n_vocab = llama.n_vocab()
+        keep = min(llama.longest_token_prefix(llama._input_ids.tolist(), tokens), len(tokens) - 1) \
+            if llama.n_tokens else 0
+        if keep and not llama._ctx.kv_cache_seq_rm(-1, keep, -1):
+            keep = 0  # this model's memory cannot drop a suffix: evaluate the whole prompt
+        llama.n_tokens = keep
+        llama.eval(tokens[keep:])  # removes the stale cache after ``keep`` first
+        first = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(n_vocab,)).copy()
+
+        def decode(batch: list[int]) -> Any:
+            n_past = llama.n_tokens
+            llama._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+            llama._ctx.decode(llama._batch)
+            llama.input_ids[n_past:n_past + len(batch)] = batch
+            llama.n_tokens += len(batch)
+            return np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(len(batch) * n_vocab,)).reshape(
+                len(batch), n_vocab)
+
+        def rollback(n: int) -> None:
+            llama.n_tokens -= n
+            llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
+
+        drafts = DraftStats()
+        try:
+            yield from speculative_greedy(tokens, first, decode, rollback, capacity=llama.n_ctx() - len(tokens),
+                                          n_draft=self.lookup_draft, max_ngram=self.lookup_ngram,
+                                          banned=banned, stats=drafts)
+        finally:
+            stats.draft_tokens, stats.accepted_draft_tokens = drafts.drafted, drafts.accepted
+            llama._requires_eval = True  # the context's logits are a batch's rows, not those after n_tokens
 
 
 # ---------------------------------------------------------------------------------------------- transformers

@@ -276,7 +276,8 @@ def _build_llamacpp(settings: LLMSettings) -> BaseChatModel:
     engine = LlamaCppEngine(str(model_path), lora_path=str(lora_path) if lora_path else None,
                             n_ctx=settings.llm_ctx, n_threads=_threads(settings), n_batch=settings.llm_batch,
                             seed=settings.llm_seed, model_name=base.model_id,
-                            extra_buffers=settings.llm_extra_buffers)
+                            extra_buffers=settings.llm_extra_buffers, lookup_draft=settings.llm_lookup_draft,
+                            lookup_ngram=settings.llm_lookup_ngram)
     log.info("llama.cpp model %s loaded (adapter %s, %s, %d threads)", model_path, adapter,
              settings.llm_adapter_mode if adapter else "none", _threads(settings))
     return LocalChatModel(engine=engine, model_name=base.model_id, max_new_tokens=settings.llm_max_new_tokens,

@@ -73,6 +73,11 @@ class LLMSettings(BaseAppSettings):
     #: llamacpp: let llama.cpp repack weights into its extra CPU buffer types (AMX where the CPU reports it). Off:
     #: llama.cpp 0.3.36's AMX path crashes the process (SIGILL) on CPUs that report AMX here (docs/llm.md).
     llm_extra_buffers: bool = False
+    #: llamacpp, greedy decoding: draft up to this many tokens per step by prompt lookup (the tokens that
+    #: followed the latest earlier occurrence of the last ``llm_lookup_ngram`` tokens) and keep those greedy
+    #: decoding agrees with (``llm.speculative``; docs/llm.md); 0 = one token per step.
+    llm_lookup_draft: int = 0
+    llm_lookup_ngram: int = 3
     llm_ctx: int = 4096
     llm_batch: int = 512
     #: transformers backend: merge the LoRA into the weights after loading (faster generation).
@@ -89,7 +94,14 @@ class LLMSettings(BaseAppSettings):
             raise ValueError("must be > 0")
         return value
 
-    @field_validator("llm_temperature", "llm_threads", "llm_timeout_s", "llm_max_retries")
+    @field_validator("llm_lookup_ngram")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be >= 1")
+        return value
+
+    @field_validator("llm_temperature", "llm_threads", "llm_timeout_s", "llm_max_retries", "llm_lookup_draft")
     @classmethod
     def _not_negative(cls, value: float) -> float:
         if value < 0:

@@ -361,10 +361,12 @@ def test_llm_bench_measures_both_adapter_modes(tmp_path, monkeypatch, capsys):
     if not factory.DEFAULT_ADAPTER_DIR.is_dir():
         pytest.skip(f"no shipped adapter at {factory.DEFAULT_ADAPTER_DIR}")
     monkeypatch.setattr(factory, "ARTIFACTS_DIR", tmp_path)  # the merged GGUF is built here
-    assert llm_bench.main(["--runs", "1", "--new-tokens", "4", "--skip-baseline", "--compare-modes"]) == 0
+    assert llm_bench.main(["--runs", "1", "--new-tokens", "4", "--skip-baseline", "--compare-modes",
+                           "--compare-lookup", "4"]) == 0
     out = capsys.readouterr().out
     result = json.loads(out.strip().splitlines()[-1])
     assert result["adapter_mode"] == "merged" and result["adapter"]
     assert result["cold_tps"] > 0 and result["runtime_cold_tps"] > 0 and result["warm_cached"] > 100
-    assert "served, cold prompt (runtime)" in out
+    assert result["lookup4_cold_tps"] > 0 and result["lookup4_warm_cached"] > 100
+    assert "served, cold prompt (runtime)" in out and "served, cold prompt (lookup4)" in out
     assert len(list((tmp_path / "llm").glob("merged-*-q8_0.gguf"))) == 1
