@@ -31,3 +31,14 @@ def real_catalog_path() -> Path:
     if not path.is_file():
         pytest.skip(f"real catalog not found at {path} (set MDI_REAL_CATALOG or place amazon.csv there)")
     return path
+
+
+@pytest.fixture()
+def no_default_adapter(monkeypatch, tmp_path):
+    """The LLM factory sees no shipped adapter (the bare base model) and builds fresh models."""
+    from llm import factory
+
+    monkeypatch.setattr(factory, "DEFAULT_ADAPTER_DIR", tmp_path / "absent-adapter")
+    factory.clear_cache()
+    yield
+    factory.clear_cache()

@@ -63,14 +63,6 @@ def test_threads_auto_leaves_a_core_free(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- refusals
-@pytest.fixture()
-def no_default_adapter(monkeypatch, tmp_path):
-    monkeypatch.setattr(factory, "DEFAULT_ADAPTER_DIR", tmp_path / "absent-adapter")
-    factory.clear_cache()
-    yield
-    factory.clear_cache()
-
-
 def _adapter_dir(tmp_path: Path, **metadata) -> Path:
     folder = tmp_path / "adapter"
     folder.mkdir()

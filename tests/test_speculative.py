@@ -109,16 +109,6 @@ def test_capacity_bounds_the_evaluated_tokens():
     assert out == plain_greedy(context, len(out))
 
 
-@pytest.fixture()
-def no_default_adapter(monkeypatch, tmp_path):
-    from llm import factory
-
-    monkeypatch.setattr(factory, "DEFAULT_ADAPTER_DIR", tmp_path / "absent-adapter")
-    factory.clear_cache()
-    yield
-    factory.clear_cache()
-
-
 @pytest.mark.slow
 def test_llamacpp_lookup_drafts_keep_the_greedy_text_and_the_prefix_cache(no_default_adapter):
     """On the bundled GGUF: drafting writes the same text as one-token-at-a-time greedy decoding on prompts
