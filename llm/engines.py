@@ -247,7 +247,8 @@ class LlamaCppEngine:
             cached = self.llama.longest_token_prefix(self.llama._input_ids.tolist(), tokens)
             stats.cached_prompt_tokens = min(cached, len(tokens) - 1) if self.llama.n_tokens else 0
             if params.temperature <= 0 and self.lookup_draft > 0:
-                gen = self._lookup_tokens(tokens, banned=end_ids if params.ignore_eos else [], stats=stats)
+                gen = self._lookup_tokens(tokens, keep=stats.cached_prompt_tokens,
+                                          banned=end_ids if params.ignore_eos else [], stats=stats)
             else:
                 if params.temperature > 0:
                     self.llama.set_seed(params.seed)
@@ -279,18 +280,17 @@ class LlamaCppEngine:
         if tail:
             yield tail
 
-    def _lookup_tokens(self, tokens: list[int], *, banned: list[int], stats: GenStats) -> Iterator[int]:
-        """Greedy tokens after ``tokens`` with prompt-lookup drafts (``llm.speculative``), keeping
-        llama-cpp-python's record of the KV cache (``input_ids[:n_tokens]``) exact, so the next call reuses the
-        cached prefix as ``Llama.generate`` does."""
+    def _lookup_tokens(self, tokens: list[int], *, keep: int, banned: list[int],
+                       stats: GenStats) -> Iterator[int]:
+        """Greedy tokens after ``tokens`` with prompt-lookup drafts (``llm.speculative``), reusing the first
+        ``keep`` cached tokens and keeping llama-cpp-python's record of the KV cache (``input_ids[:n_tokens]``)
+        exact, so the next call reuses the cached prefix as ``Llama.generate`` does."""
         import numpy as np
 
         from llm.speculative import DraftStats, speculative_greedy
 
         llama = self.llama
         n_vocab = llama.n_vocab()
-        keep = min(llama.longest_token_prefix(llama._input_ids.tolist(), tokens), len(tokens) - 1) \
-            if llama.n_tokens else 0
         if keep and not llama._ctx.kv_cache_seq_rm(-1, keep, -1):
             keep = 0  # this model's memory cannot drop a suffix: evaluate the whole prompt
         llama.n_tokens = keep

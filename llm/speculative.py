@@ -1,7 +1,8 @@
 """Prompt-lookup speculative decoding for greedy generation.
 
-A decode step of a small model on CPU costs about as much for a few tokens as for one: the weights are read
-once per batch. The agent's outputs copy much of their context (a tool call repeats the question's phrases and
+The idea: a decode step reads all the weights once, so a batch of a few tokens can cost little more than one
+token. (On this project's 2-core CPU it did not: a 9-token batch cost about three single steps, and drafting
+is off by default; docs/llm.md.) The agent's outputs copy much of their context (a tool call repeats the question's phrases and
 the tool names of the system prompt; an answer repeats product names and numbers from the tool results), so
 the tokens that followed the latest earlier occurrence of the last few generated tokens are a cheap draft. One
 batch evaluates the next token plus the draft; the draft is kept up to its first token that greedy decoding
