@@ -13,6 +13,7 @@ from agent.answers import REFUSALS
 from agent.prompts import SYSTEM_PROMPT
 from agent.protocol import format_tool_call, parse_tool_call, ungrounded_numbers
 from core.errors import ArtifactError, ConfigError
+from core.settings import load_settings
 from finetune.dataset import build_examples, DatasetSizes, read_jsonl
 from finetune.evaluate import arguments_match, evaluate, query_matches, score_example
 from finetune.textgen import count_text, indian_commas, price_text, rating_text
@@ -332,6 +333,76 @@ def test_evaluate_cli_with_fake_model(tmp_path, monkeypatch, demo_catalog_path):
     for path in (out, again):
         served = next(iter(json.loads(path.read_text()).values()))["summary"]
         assert (served["backend"], served["adapter_mode"], served.get("merge_qtype")) == ("llamacpp", "runtime", None)
+
+
+def test_evaluate_workers_merge_into_the_single_process_report(tmp_path, monkeypatch, demo_catalog_path):
+    """--workers N: every row scored exactly once across the shards, merged back into the report one process
+    writes (same figures, same row order), with every setting passed on to the workers."""
+    import finetune.evaluate as ev
+    from finetune.dataset import main as build_main
+
+    build_main(["--catalog", str(demo_catalog_path), "--out", str(tmp_path), "--scale", "0.15"])
+    data = tmp_path / "test.jsonl"
+    rows = read_jsonl(data)
+    targets = {json.dumps(r["messages"][:-1]): r["messages"][-1]["content"] for r in rows}
+    wrong = {json.dumps(r["messages"][:-1]) for r in rows[::3]}  # a third answered badly: the rates are not all 1
+    seen: list[str] = []
+
+    class Oracle:
+        max_new_tokens = 10
+
+        def __call__(self, messages):
+            key = json.dumps(messages)
+            seen.append(key)
+            return "Sorry, no." if key in wrong else targets[key]
+
+        def batch(self, batch):
+            return [self(m) for m in batch]
+
+    monkeypatch.setattr(ev, "load_transformers_chat", lambda *a, **k: Oracle())
+    monkeypatch.setenv("MDI_SAMPLE", "0")  # env-given settings reach the workers through their flags too
+    single = tmp_path / "single.json"
+    assert ev.main(["--adapter", "none", "--data", str(data), "--limit", "40", "--out", str(single)]) == 0
+    seen.clear()
+    calls: list[list[str]] = []
+
+    def in_process(argvs, threads):
+        calls.extend(argvs)
+        return [ev.main(a) for a in argvs]
+
+    monkeypatch.setattr(ev, "run_worker_processes", in_process)
+    merged = tmp_path / "merged.json"
+    assert ev.main(["--adapter", "none", "--data", str(data), "--limit", "40", "--workers", "3",
+                    "--out", str(merged)]) == 0
+    assert len(calls) == 3 and all("--limit" in a and a[a.index("--limit") + 1] == "40" for a in calls)
+    assert sorted(a[a.index("--shard") + 1] for a in calls) == ["0/3", "1/3", "2/3"]
+    assert len(seen) == len(set(seen)) == 40  # each row once
+    one, many = (next(iter(json.loads(p.read_text()).values())) for p in (single, merged))
+    assert [e["id"] for e in many["examples"]] == [e["id"] for e in one["examples"]]
+    assert many["summary"]["workers"] == 3
+    for key in ("n", "tool_choice_accuracy", "tool_args_accuracy", "answer_faithfulness", "refusal_rate", "by_subkind"):
+        assert many["summary"][key] == one["summary"][key], key
+    assert one["summary"]["tool_args_accuracy"] < 1.0
+    # a failed worker fails the run, naming it
+    monkeypatch.setattr(ev, "run_worker_processes", lambda argvs, threads: [0, 3])
+    with pytest.raises(RuntimeError, match="worker 1/2"):
+        ev.main(["--adapter", "none", "--data", str(data), "--workers", "2"])
+
+
+def test_shards_partition_the_rows():
+    from finetune.evaluate import EvalSettings, merge_reports, shard_rows
+
+    rows = list(range(10))
+    parts = [shard_rows(rows, f"{k}/3") for k in range(3)]
+    assert sorted(x for p in parts for x in p) == rows and shard_rows(rows, "") == rows
+    for bad in ("3/3", "1", "a/2", "-1/2"):
+        with pytest.raises(ConfigError):
+            load_settings(EvalSettings, ["--shard", bad])
+    with pytest.raises(ConfigError):
+        load_settings(EvalSettings, ["--workers", "0"])
+    twice = {"k:none": {"summary": {}, "examples": [{"id": "a", "kind": "answer", "subkind": "x"}]}}
+    with pytest.raises(ValueError, match="overlap"):
+        merge_reports([twice, twice])
 
 
 def test_checked_score_applies_the_agents_name_check(demo_catalog):
@@ -712,3 +783,21 @@ def test_default_recipe_rebuilds_the_shipped_adapters_training_data(tmp_path):
     ds = load_recipe(REPO_ROOT / "finetune/recipes/default.yaml")["dataset"]
     build_dataset(REPO_ROOT / "data/demo_catalog.csv", tmp_path, **ds)
     assert sha256_file(tmp_path / "train.jsonl") == shipped["dataset"]["train_sha256"]
+
+
+@pytest.mark.slow
+def test_evaluate_workers_real_processes_match_one_process(tmp_path, demo_catalog_path):
+    """--workers 2 through real worker processes on the served llama.cpp model (bare base, greedy): the same
+    outputs and figures as one process scoring the same rows."""
+    import finetune.evaluate as ev
+    from finetune.dataset import main as build_main
+
+    build_main(["--catalog", str(demo_catalog_path), "--out", str(tmp_path), "--scale", "0.05"])
+    common = ["--backend", "llamacpp", "--adapter", "none", "--data", str(tmp_path / "test.jsonl"), "--sample", "6",
+              "--max-new-tokens", "24"]
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    assert ev.main([*common, "--out", str(one)]) == 0
+    assert ev.main([*common, "--workers", "2", "--out", str(two)]) == 0
+    a, b = (next(iter(json.loads(p.read_text()).values())) for p in (one, two))
+    assert b["summary"]["workers"] == 2 and b["summary"]["n"] == a["summary"]["n"] == 6
+    assert [(e["id"], e["output"]) for e in b["examples"]] == [(e["id"], e["output"]) for e in a["examples"]]
