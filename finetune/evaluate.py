@@ -3,8 +3,8 @@
 ``python -m finetune.evaluate --adapter DIR|none --data runs/.../test.jsonl [--limit N] [--workers N] [--out report.json]``
 
 ``--workers N`` scores the rows in N worker processes side by side (row ``i`` goes to worker ``i % N``, each
-worker's model on ``cores // N`` threads) and merges their reports into one, as if one process had scored them:
-on the 2-core CPU two one-thread llama.cpp workers finish a set in about half the time of one.
+worker's model on ``cores // N`` threads) and merges their reports into one, as if one process had scored them
+(on the 2-core CPU the served llama.cpp model uses one thread by default, so one process leaves a core idle).
 
 The model is anything with the :class:`ChatFn` shape (``messages -> assistant text``, optionally ``.batch``),
 so tests can feed a fake with known outputs. For every example the model sees ``messages[:-1]`` and its reply
