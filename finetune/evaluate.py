@@ -69,6 +69,8 @@ TEXT_ARGS = {"category", "brand"}
 _REFUSAL_RE = re.compile(r"\b(can'?t|cannot|can not|won'?t|unable to|not able to|sorry|i'?m afraid|not allowed"
                          r"|decline|refuse)\b", re.I)
 _WORD = re.compile(r"[\w₹]+", re.U)
+#: what a report's summary says about the run rather than the scores (kept by --rescore and --workers merges)
+REPORT_META = ("model", "adapter", "data", "backend", "adapter_mode", "merge_qtype")
 SHORT_BUDGET = 110  # new tokens for tool calls / refusals / small talk (the longest target is ~80 tokens)
 
 
@@ -429,8 +431,7 @@ def merge_reports(parts: list[dict[str, Any]], seconds: float | None = None) -> 
         if Path(data).is_file():
             order = {r["id"]: i for i, r in enumerate(read_jsonl(data))}
             examples.sort(key=lambda e: order.get(e["id"], len(order)))
-        meta = {k: v for k, v in pieces[0]["summary"].items()
-                if k in ("model", "adapter", "data", "backend", "catalog", "adapter_mode", "merge_qtype")}
+        meta = {k: v for k, v in pieces[0]["summary"].items() if k in (*REPORT_META, "catalog")}
         wall = seconds if seconds is not None else max(p["summary"].get("seconds", 0.0) for p in pieces)
         merged[key] = {"summary": {**meta, **summarize(examples), "seconds": round(wall, 1), "workers": len(pieces)},
                        "examples": examples}
@@ -465,8 +466,10 @@ def run_worker_processes(argvs: list[list[str]], threads: int) -> list[int]:
 def run_sharded(s: "EvalSettings", runner: Callable[[list[list[str]], int], list[int]] | None = None
                 ) -> dict[str, Any]:
     """``s`` scored by ``s.workers`` worker processes (``runner``: how to run them, for tests), merged."""
+    from llm.settings import usable_cores
+
     n = s.workers
-    threads = max(1, (os.cpu_count() or 1) // n)
+    threads = max(1, usable_cores() // n)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mdi-eval-") as tmp:
         outs = [Path(tmp) / f"part{k}.json" for k in range(n)]
@@ -523,8 +526,7 @@ def rescore(reports: dict[str, Any], catalog: str = "auto") -> dict[str, Any]:
         known = report["summary"].get("catalog")
         vocab, used = catalog_vocabulary(data, known if known and catalog == "auto" else catalog)
         scored = [score_example(rows[e["id"]], e["output"], vocab) for e in report["examples"]]
-        summary = {**{k: v for k, v in report["summary"].items() if k in ("model", "adapter", "data", "backend",
-                                                                            "adapter_mode", "merge_qtype", "seconds")},
+        summary = {**{k: v for k, v in report["summary"].items() if k in (*REPORT_META, "seconds")},
                    **summarize(scored), "catalog": used, "rescored": True}
         out[key] = {"summary": summary, "examples": scored}
     return out
@@ -546,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         reports = rescore(json.loads(Path(s.rescore).read_text()), s.catalog)
         for report in reports.values():
             _print_summary(report)
-        Path(s.out or s.rescore).write_text(json.dumps(reports, indent=1, ensure_ascii=False))
+        _write(reports, s.out or s.rescore)
         return 0
     if s.workers > 1 and not s.shard:
         reports = run_sharded(s)

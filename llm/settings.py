@@ -131,13 +131,17 @@ class LLMSettings(BaseAppSettings):
         """The number of generation threads ``llm_threads`` resolves to."""
         if self.llm_threads:
             return self.llm_threads
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            cores = os.cpu_count() or 1
-        return max(1, min(cores - 1, 8))
+        return max(1, min(usable_cores() - 1, 8))
 
     def describe(self) -> dict[str, object]:
         out = super().describe()
         out["llm_api_key"] = "***"
         return out
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
