@@ -440,7 +440,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, step: int, extra:
     tmp.mkdir(parents=True)
     model.save_pretrained(str(tmp))
     tensors, meta = {}, {}
-    for idx, (pid, st) in enumerate(optimizer.state_dict()["state"].items()):
+    for pid, st in optimizer.state_dict()["state"].items():
         for k, v in st.items():
             if hasattr(v, "shape") and getattr(v, "dim", lambda: 0)() > 0:
                 tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()

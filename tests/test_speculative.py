@@ -113,8 +113,6 @@ def test_capacity_bounds_the_evaluated_tokens():
 def test_llamacpp_lookup_drafts_keep_the_greedy_text_and_the_prefix_cache(no_default_adapter):
     """On the bundled GGUF: drafting writes the same text as one-token-at-a-time greedy decoding on prompts
     that invite copying, and the next call still reuses the cached prefix."""
-    from langchain_core.messages import HumanMessage, SystemMessage
-
     from llm import factory
     from llm.engines import GenParams, GenStats
     from llm.settings import LLMSettings

@@ -165,7 +165,7 @@ def profile_text(record: ProductRecord) -> tuple[str, list[str]]:
         facts.append(f"rated {record.rating:g}/5{count}")
     text = f"{record.name}. Brand: {record.brand}. Category: {path}. {'; '.join(facts)}."
     rest: list[str] = []
-    for i, bullet in enumerate(_bullets(record.about)):
+    for bullet in _bullets(record.about):
         addition = f" {bullet}" if bullet.endswith((".", "!", "?")) else f" {bullet}."
         if not rest and len(text) + len(addition) <= PROFILE_CHARS:
             text += addition
