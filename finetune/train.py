@@ -69,7 +69,8 @@ DEFAULTS: dict[str, Any] = {
     # casting every activation to float32 for them (LoRA weights, AdamW state and the loss stay float32)
     "autocast": False,
     # attention of the suffixes over the shared prefix: "batched" (finetune.prefix_attention: one matmul
-    # against one copy of the prefix keys) or "sdpa" (PyTorch's fused kernel on the batch-expanded cache)
+    # against one copy of the prefix keys), "sdpa" (PyTorch's fused kernel on the batch-expanded cache) or
+    # "auto" (batched with a half-precision base, where it was measured faster, sdpa with float32)
     "prefix_attention": "sdpa",
     # micro-batches per length-sorted window (make_batches): larger windows pad less (8: ~21 % of the
     # default recipe's suffix tokens are padding, 64: ~3 %) but group examples of similar length in a step
@@ -93,6 +94,20 @@ DEFAULTS: dict[str, Any] = {
 
 
 # ------------------------------------------------------------------------------------------------ recipe
+PREFIX_ATTENTIONS = ("auto", "sdpa", "batched")
+
+
+def resolve_prefix_attention(attention: str, dtype: str) -> str:
+    """The prefix attention to train with: "auto" is "batched" with a half-precision base and "sdpa" with float32
+    (batched measured slower there on CPU: 10.1 vs 7.35 s per micro-batch, docs/finetune.md "Training")."""
+    if attention == "auto":
+        return "sdpa" if dtype == "float32" else "batched"
+    if attention == "batched" and dtype == "float32":
+        log.warning("prefix_attention: batched with a float32 base measured slower than sdpa on CPU (10.1 vs "
+                    "7.35 s per micro-batch, docs/finetune.md): it pays off with a bfloat16 base")
+    return attention
+
+
 def _coerce(value: str) -> Any:
     """A CLI value as YAML would read it ('5e-4' -> 0.0005, 'true' -> True, '[a, b]' -> list)."""
     try:
@@ -192,8 +207,8 @@ def _validate(r: dict[str, Any]) -> None:
         problems.append("autocast must be true or false")
     if not isinstance(r["length_window"], int) or r["length_window"] < 1:
         problems.append("length_window must be an integer >= 1")
-    if r["prefix_attention"] not in ("sdpa", "batched"):
-        problems.append("prefix_attention must be 'sdpa' or 'batched'")
+    if r["prefix_attention"] not in PREFIX_ATTENTIONS:
+        problems.append(f"prefix_attention must be one of {', '.join(PREFIX_ATTENTIONS)}")
     if r["decision_norm"] not in ("example", "step"):
         problems.append("decision_norm must be 'example' or 'step'")
     from finetune.dataset import KINDS
@@ -204,9 +219,6 @@ def _validate(r: dict[str, Any]) -> None:
         problems.append(f"mix must map example kinds ({', '.join(KINDS)}) to shares in [0, 1]")
     if problems:
         raise ConfigError("invalid recipe: " + "; ".join(problems))
-    if r["prefix_attention"] == "batched" and r["dtype"] == "float32" and r["share_prefix"]:
-        log.warning("prefix_attention: batched with a float32 base measured slower than sdpa on CPU (10.1 vs "
-                    "7.35 s per micro-batch, docs/finetune.md): it pays off with dtype bfloat16")
 
 
 # --------------------------------------------------------------------------------------------------- data
@@ -555,7 +567,7 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
 
     from core.offline import enforce_offline
     from finetune.dataset import read_jsonl
-    from finetune.modeling import load_model, load_tokenizer, pick_device, resolve_base
+    from finetune.modeling import load_model, load_tokenizer, pick_device, resolve_base, resolve_dtype
 
     enforce_offline()
     out = Path(recipe["out"])
@@ -582,10 +594,13 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
     if prefix and any(e.ids[: len(prefix)] != prefix for e in encoded):
         log.warning("not every example starts with the system prompt: share_prefix disabled")
         prefix = None
-    dtype = recipe["dtype"]  # checked by _validate
+    dtype = resolve_dtype(recipe["dtype"], device)
+    attention = resolve_prefix_attention(recipe["prefix_attention"], dtype)
+    log.info("base weights in %s (recipe: %s), prefix attention %s (recipe: %s)", dtype, recipe["dtype"],
+             attention, recipe["prefix_attention"])
     model = with_lora(load_model(ref, device, dtype), recipe["lora"])
     model.train()
-    if prefix and recipe["prefix_attention"] == "batched":
+    if prefix and attention == "batched":
         from finetune.prefix_attention import register
 
         model.get_base_model().set_attn_implementation(register())
@@ -664,7 +679,7 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
         "first_loss": losses[0] if losses else None, "loss_curve": losses[:: max(1, len(losses) // 50)],
         "train_seconds": round(seconds, 1),
         "seconds_per_step": round(seconds / max(1, steps_timed), 3), "device": device, "dtype": dtype,
-        "trainable_params": n_trainable,
+        "prefix_attention": attention if prefix else None, "trainable_params": n_trainable,
         "device_name": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu x{torch.get_num_threads()}",
     }
     adapter_dir = out / "adapter"

@@ -3,6 +3,7 @@ evaluation scoring."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import shutil
@@ -692,6 +693,45 @@ def test_dtype_is_checked(tiny_base, tmp_path, demo_catalog_path):
     with pytest.raises(ConfigError, match="dtype"):
         check_dtype("half")
     assert check_dtype("bfloat16") == "bfloat16"
+
+
+def test_dtype_auto_follows_the_devices_bfloat16_support(monkeypatch, caplog):
+    """auto: bfloat16 only where bfloat16 matmuls are native; explicit dtypes are kept (with a warning for a
+    half dtype on a CPU that emulates it)."""
+    from finetune import modeling
+
+    monkeypatch.setattr(modeling, "bfloat16_matmuls", lambda device: True)
+    assert modeling.resolve_dtype("auto", "cpu") == "bfloat16"
+    monkeypatch.setattr(modeling, "bfloat16_matmuls", lambda device: False)
+    assert modeling.resolve_dtype("auto", "cpu") == "float32"
+    assert modeling.resolve_dtype("float32", "cpu") == "float32"
+    with caplog.at_level(logging.WARNING, logger="finetune.modeling"):
+        assert modeling.resolve_dtype("bfloat16", "cpu") == "bfloat16"
+    assert "slower than float32" in caplog.text
+    with pytest.raises(ConfigError, match="dtype"):
+        modeling.resolve_dtype("half", "cpu")
+    assert modeling.bfloat16_matmuls("mps") is False
+
+
+def test_prefix_attention_auto_is_batched_only_with_a_half_base():
+    from finetune.train import resolve_prefix_attention
+
+    assert resolve_prefix_attention("auto", "bfloat16") == "batched"
+    assert resolve_prefix_attention("auto", "float16") == "batched"
+    assert resolve_prefix_attention("auto", "float32") == "sdpa"
+    assert resolve_prefix_attention("batched", "float32") == "batched"
+    assert resolve_prefix_attention("sdpa", "bfloat16") == "sdpa"
+
+
+def test_training_with_dtype_auto_records_what_it_resolved_to(tiny_base, tmp_path, demo_catalog_path):
+    from finetune.modeling import resolve_dtype
+    from finetune.train import resolve_prefix_attention, train
+
+    metrics = train(_tiny_recipe(tiny_base, tmp_path, demo_catalog_path, dtype="auto", prefix_attention="auto"),
+                    progress=False)
+    want = resolve_dtype("auto", "cpu")
+    assert metrics["dtype"] == want and want in ("float32", "bfloat16")
+    assert metrics["prefix_attention"] == resolve_prefix_attention("auto", want)
 
 
 def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, demo_catalog_path):
