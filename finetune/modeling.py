@@ -112,11 +112,9 @@ def resolve_dtype(dtype: str, device: str) -> str:
     """The dtype to store the frozen base in: ``dtype`` itself, or for "auto" bfloat16 where ``device`` has
     bfloat16 matmuls (bfloat16_matmuls) and float32 elsewhere. An explicit bfloat16/float16 on a CPU without
     them is kept, with a warning (it trains several times slower than float32 there)."""
-    check_dtype(dtype)
-    fast = bfloat16_matmuls(device)
-    if dtype == "auto":
-        return "bfloat16" if fast else "float32"
-    if dtype != "float32" and device == "cpu" and not fast:
+    if check_dtype(dtype) == "auto":
+        return "bfloat16" if bfloat16_matmuls(device) else "float32"
+    if dtype != "float32" and device == "cpu" and not bfloat16_matmuls(device):
         log.warning("dtype %s on a CPU without bfloat16 matmuls (no AVX512-BF16/AMX): PyTorch emulates them, "
                     "measured 7x slower than float32; dtype auto picks float32 here", dtype)
     return dtype

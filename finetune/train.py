@@ -595,12 +595,13 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
         log.warning("not every example starts with the system prompt: share_prefix disabled")
         prefix = None
     dtype = resolve_dtype(recipe["dtype"], device)
-    attention = resolve_prefix_attention(recipe["prefix_attention"], dtype)
+    # the prefix attention only exists when the prefix is shared
+    attention = resolve_prefix_attention(recipe["prefix_attention"], dtype) if prefix else None
     log.info("base weights in %s (recipe: %s), prefix attention %s (recipe: %s)", dtype, recipe["dtype"],
              attention, recipe["prefix_attention"])
     model = with_lora(load_model(ref, device, dtype), recipe["lora"])
     model.train()
-    if prefix and attention == "batched":
+    if attention == "batched":
         from finetune.prefix_attention import register
 
         model.get_base_model().set_attn_implementation(register())
@@ -679,7 +680,7 @@ def train(recipe: dict[str, Any], *, progress: bool = True, stop_after: int | No
         "first_loss": losses[0] if losses else None, "loss_curve": losses[:: max(1, len(losses) // 50)],
         "train_seconds": round(seconds, 1),
         "seconds_per_step": round(seconds / max(1, steps_timed), 3), "device": device, "dtype": dtype,
-        "prefix_attention": attention if prefix else None, "trainable_params": n_trainable,
+        "prefix_attention": attention, "trainable_params": n_trainable,
         "device_name": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu x{torch.get_num_threads()}",
     }
     adapter_dir = out / "adapter"

@@ -100,7 +100,8 @@ def read_rows(path: Path) -> pd.DataFrame:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValidationError(f"input {path} is not valid JSON: {exc}", invalid_fields={"input": "bad JSON"}) from exc
+            raise ValidationError(f"input {path} is not valid JSON: {exc}",
+                                  invalid_fields={"input": "bad JSON"}) from exc
         if isinstance(raw, dict):
             raw = raw.get("rows", [raw])
         if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
@@ -110,7 +111,8 @@ def read_rows(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValidationError(f"input {path} is not a readable CSV: {exc}", invalid_fields={"input": "bad CSV"}) from exc
+        raise ValidationError(f"input {path} is not a readable CSV: {exc}",
+                              invalid_fields={"input": "bad CSV"}) from exc
 
 
 def _predict(argv: Sequence[str]) -> dict[str, Any]:
