@@ -19,6 +19,10 @@ ever puts a number in a call that the question does not state:
   have under that name, a typo ("GellInkRollerballPens"), a piece of the brand the question names ("Tron" for
   "pTron"), a category sent as a brand or the other way round, a search category that names nothing in the
   catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
+* **Product kind** (:func:`check_kind`, :func:`check_kind_words`): the discount tools' ``category`` without
+  carried-over price words ("Case mrp"), and as the question words it: the question's phrase most like the model's
+  kind when it wrote another ("skippers" for "skipping ropes", a typo "corrected"), the whole phrase when it copied
+  a piece ("pen" of "pen dirves").
 * **Search text** (:func:`check_query`, :func:`check_query_span`): a query that drops the brand the question
   names, or covers only part of the product phrase it copies ("AGARO oven" of "AGARO oven toaster grills").
 * **Invalid or invented values** (:func:`vet_arguments`, :func:`salvage_arguments`): an optional argument that
@@ -494,6 +498,70 @@ def check_query_span(arguments: dict[str, Any], question: str) -> tuple[dict[str
     return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (the whole phrase)"]
 
 
+_KIND_STOP = _SPAN_STOP | _PRICE_TALK | frozenset(
+    "worth sell sells sold selling retails retailing goes going launched launching new this these those such similar "
+    "discount discounts category kind type estimate predict expect guess".split())
+KIND_MATCH_CUTOFF = 0.65  # difflib ratio of the model's kind to a question phrase ("skippers" ~ "skipping ropes": 0.67)
+MAX_KIND_WORDS = 4
+MAX_KIND_GROW = 2
+
+
+def _kind_word(token: str) -> bool:
+    """Whether a question token can be part of the product kind a discount question names."""
+    word = token.strip(_EDGE_PUNCT).lower()
+    return bool(word) and any(ch.isalpha() for ch in word) and not re.search(r"\d|[₹★|%/]", word) \
+        and word not in _KIND_STOP
+
+
+def check_kind_words(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """The discount tools' ``category`` as the question words the product kind: a kind that is not the question's
+    words (a typo "corrected", "skippers" for "skipping ropes", "domestic cameras" for "dome cameras") becomes the
+    question's phrase most like it (difflib ratio >= ``KIND_MATCH_CUTOFF``, one best phrase); a kind that is
+    only part of the phrase ("pen" of "pen dirves listed at ...") runs on over the words around it up to a price,
+    filter or small word, a number or punctuation (``MAX_KIND_GROW`` words each way). A full category path, or a
+    kind like no phrase of the question, is left alone; the discount tool then resolves the name
+    (``tools.discount.features.resolve_leaf``, which tolerates typos)."""
+    category = arguments.get("category")
+    if not isinstance(category, str) or not category.strip() or "|" in category:
+        return arguments, []
+    raw = _TOKEN_RE.findall(question)
+    words = [t.strip(_EDGE_PUNCT).lower() for t in raw]
+    want = [w.strip(_EDGE_PUNCT).lower() for w in category.split()]
+    n = len(want)
+    starts = [i for i in range(len(words) - n + 1) if words[i:i + n] == want]
+    if len(starts) > 1:
+        return arguments, []  # copied, twice: which one is meant is not ours to say
+    if starts:
+        start, end = starts[0], starts[0] + n
+    else:
+        key = "".join(want)
+        scored: dict[tuple[int, int], float] = {}
+        for i in range(len(raw)):
+            for j in range(i + 1, min(len(raw), i + MAX_KIND_WORDS) + 1):
+                if not _kind_word(raw[j - 1]):
+                    break
+                scored[(i, j)] = difflib.SequenceMatcher(None, key, "".join(words[i:j])).ratio()
+                if raw[j - 1].rstrip(_EDGE_PUNCT) != raw[j - 1]:
+                    break  # a phrase ends at punctuation
+        ranked = sorted(scored.items(), key=lambda kv: kv[1], reverse=True)
+        if not ranked or ranked[0][1] < KIND_MATCH_CUTOFF or len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
+            return arguments, []
+        start, end = ranked[0][0]
+    for _ in range(MAX_KIND_GROW):  # on over the rest of the phrase ...
+        if end >= len(raw) or raw[end - 1].rstrip(_EDGE_PUNCT) != raw[end - 1] or not _kind_word(raw[end]):
+            break
+        end += 1
+    for _ in range(MAX_KIND_GROW):  # ... and back over the words before it that do not open the request
+        if start == 0 or raw[start - 1].rstrip(_EDGE_PUNCT) != raw[start - 1] or not _kind_word(raw[start - 1]) \
+                or _opens_request(words[start - 1]):
+            break
+        start -= 1
+    phrase = " ".join(t.strip(_EDGE_PUNCT) for t in raw[start:end])
+    if phrase.lower() == " ".join(want) or not phrase:
+        return arguments, []
+    return {**arguments, "category": phrase}, [f"category {category!r} -> {phrase!r} (the question's words)"]
+
+
 def repair_arguments(name: str, arguments: dict[str, Any], question: str,
                      vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], list[str]]:
     """A model's (valid, grounded) tool arguments after every check of this module, plus what changed (logged)."""
@@ -521,5 +589,5 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
 _QUESTION_CHECKS = {
     "search_products": (check_number_kinds, check_price_bounds, check_counts, check_rating, check_sort),
     "catalog_stats": (check_group, check_order),
-    "predict_discount": (check_kind, check_rating_count, check_rating),
-    "explain_discount": (check_kind, check_rating_count, check_rating)}
+    "predict_discount": (check_kind, check_kind_words, check_rating_count, check_rating),
+    "explain_discount": (check_kind, check_kind_words, check_rating_count, check_rating)}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_number_kinds,
+from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_kind_words,
+                             check_number_kinds,
                              check_order, check_price_bounds, check_query, check_query_span, check_rating, check_sort,
                              check_rating_count, resolve_names, salvage_arguments,
                              vet_arguments)
@@ -344,3 +345,33 @@ def test_stats_grouping_and_brand_as_the_question_names_them(vocab):
 def test_discount_kind_without_price_words(category, kept):
     args = {"category": category, "actual_price": 999, "rating": 4.0, "rating_count": 10}
     assert check_kind(args, "")[0]["category"] == kept
+
+
+@pytest.mark.parametrize("category, question, want", [
+    # the question's typo is its words: the discount tool resolves misspellings itself
+    ("thermometers", "What discount should we expect on a therrmometers listed at ₹1,299, rated 4.1, 3.2k reviews?",
+     "therrmometers"),
+    ("water purifier", "guess the discount: category water puriifer, list price ₹8,999, rated 4.2, 950 reviews",
+     "water puriifer"),
+    # a word swapped for a look-alike, and a piece of a two-word kind
+    ("skippers", "estimate the discount for a skipping ropes priced at ₹299 that is rated 3.9 with 88 ratings",
+     "skipping ropes"),
+    ("domestic cameras", "discount prediction for dome cameras | worth ₹2,499 | 4.0 stars | 5k reviews", "dome cameras"),
+    ("pen", "predict discount: pen dirves, mrp ₹499, 4.2 stars, 1,200 reviews", "pen dirves"),
+    ("monitor", "our new baby monitor sells at Rs 3499, 4.4 stars from 2100 buyers - discount?", "baby monitor"),
+    # already the question's words: unchanged, whatever follows or precedes them
+    ("smartwatch", "What's the likely discount on a smartwatch at ₹2,999 (4.1, 12k reviews)?", "smartwatch"),
+    ("Bluetooth speaker", "If I list a Bluetooth speaker with 200 reviews and 4.0 stars, what discount will it carry?",
+     "Bluetooth speaker"),
+    ("kettle", "Expected discount % for kettle, ₹1,099, rated 3.8, 410 reviews?", "kettle"),
+    # a full path, a kind like nothing in the question, a kind the question names twice: left alone
+    ("Electronics|Mobiles|Cases", "discount for a phone case at 499", "Electronics|Mobiles|Cases"),
+    ("telescopes", "what discount for a smartwatch at 499 rated 4 with 10 reviews", "telescopes"),
+    ("mouse", "a mouse costing 499 or a mouse costing 599: discount for the first, 4.0 stars, 10 reviews", "mouse"),
+])
+def test_discount_kind_is_the_questions_words(category, question, want):
+    args = {"category": category, "actual_price": 999, "rating": 4.0, "rating_count": 10}
+    fixed, changes = check_kind_words(args, question)
+    assert fixed["category"] == want
+    assert bool(changes) == (want != category)
+    assert {k: v for k, v in fixed.items() if k != "category"} == {k: v for k, v in args.items() if k != "category"}

@@ -229,6 +229,28 @@ def test_leaf_names_match_ignoring_case_spaces_and_plural(spelling):
     assert frame.loc[0, "category"] == "garden hose"  # not a known leaf: stays an unknown category
 
 
+_TYPO_LOOKUP = {"Thermometers": "Health|Medical|Thermometers", "BabyMonitors": "Home|Baby|BabyMonitors",
+                "Cables": "Computers|Cables", "Cases": "Electronics|Mobiles|Cases",
+                "HandBlenders": "Home|Kitchen|HandBlenders", "StandBlenders": "Home|Kitchen|StandBlenders",
+                "PowerBanks": "Electronics|Mobiles|PowerBanks", "PowerBands": "Sports|Fitness|PowerBands",
+                "InternalHardDrives": "Computers|Storage|InternalHardDrives"}
+
+
+@pytest.mark.parametrize(("spelling", "path"), [
+    ("therrmometers", "Health|Medical|Thermometers"),      # a doubled letter
+    ("baby moniitors", "Home|Baby|BabyMonitors"),          # a typo inside a two-word name
+    ("Thermometr", "Health|Medical|Thermometers"),         # a dropped letter, singular
+    ("cabels", "cabels"),                                  # a swap in a short name: not guessed
+    ("hand blendr", "Home|Kitchen|HandBlenders"),           # closer to one leaf than to its neighbour
+    ("power banss", "power banss"),                        # as close to two leaves: not guessed
+    ("garden hose", "garden hose"),                        # like nothing known: unknown
+    ("external hard drives", "external hard drives"),      # one word away is another kind, not a typo
+])
+def test_misspelt_leaf_names_resolve_only_when_one_leaf_is_close(spelling, path):
+    frame = request_frame([{"category": spelling, "actual_price": 1, "rating": 4, "rating_count": 1}], _TYPO_LOOKUP)
+    assert frame.loc[0, "category"] == path
+
+
 def test_unknown_category_and_no_text_still_predict(service):
     out = service.predict(PredictDiscountArgs(category="Telescopes", actual_price=15000, rating=3.5, rating_count=3))
     assert 0 <= out["predicted_discount_percentage"] <= 100

@@ -20,6 +20,7 @@ target through its encoding.
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -116,23 +117,56 @@ def _leaf_keys(name: str) -> list[str]:
     return keys
 
 
+LEAF_TYPO_CUTOFF = 0.9  # difflib ratio of a misspelt leaf name to a known one ("therrmometers" ~ "thermometers": 0.96;
+#                         "external hard drives" ~ "InternalHardDrives" is 0.89 and must not match)
+LEAF_TYPO_MIN_CHARS = 6   # shorter names are too easily one letter away from another word ("cases" / "cables")
+
+
+def resolve_leaf(name: str, lookup: Mapping[str, str], names: Mapping[str, str] | None = None) -> str | None:
+    """The category path of the known leaf ``name`` spells, or None. ``lookup``: every :func:`_leaf_keys` key ->
+    path; ``names``: each leaf's whole key (no plural ending stripped) -> path, the names a typo is matched to.
+
+    An exact key first (case, spaces, punctuation and a plural ending ignored); failing that, a misspelling of one
+    known leaf ("therrmometers", "baby moniitors"): the closest whole name at least ``LEAF_TYPO_CUTOFF`` alike,
+    when the name has ``LEAF_TYPO_MIN_CHARS`` letters or more and no name of another path is as close.
+    """
+    keys = _leaf_keys(name)
+    exact = next((lookup[k] for k in keys if k in lookup), None)
+    if exact is not None or len(keys[0]) < LEAF_TYPO_MIN_CHARS or not names:
+        return exact
+    best: dict[str, float] = {}
+    for known in difflib.get_close_matches(keys[0], list(names), n=5, cutoff=LEAF_TYPO_CUTOFF):
+        path = names[known]
+        best[path] = max(best.get(path, 0.0), difflib.SequenceMatcher(None, keys[0], known).ratio())
+    if not best:
+        return None
+    ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
+    if len(ranked) > 1 and ranked[1][1] >= ranked[0][1]:
+        return None  # two leaves as close: not ours to pick
+    return ranked[0][0]
+
+
 def request_frame(rows: Iterable[Mapping[str, Any]], leaf_lookup: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Turn prediction inputs (``category``, ``actual_price``, ``rating``, ``rating_count``, optional
     ``product_name`` / ``about_product``) into the column layout of the clean catalog frame.
 
     ``category`` may be a full ``|``-joined path or a leaf name; a known leaf name (case-insensitive) is
-    expanded to the path seen in training via ``leaf_lookup`` (lower-cased leaf -> path). An unknown single name
-    becomes a one-level path whose levels the encoder treats as unknown.
+    expanded to the path seen in training via ``leaf_lookup`` (lower-cased leaf -> path), a misspelt one too
+    (:func:`resolve_leaf`). An unknown single name becomes a one-level path whose levels the encoder treats as
+    unknown.
     """
     lookup: dict[str, str] = {}
+    names: dict[str, str] = {}
     for leaf, path in (leaf_lookup or {}).items():
-        for key in _leaf_keys(leaf):
+        keys = _leaf_keys(leaf)
+        names.setdefault(keys[0], path)
+        for key in keys:
             lookup.setdefault(key, path)
     out = []
     for row in rows:
         parts = split_category(row.get("category") or "")
         if len(parts) == 1:
-            match = next((lookup[k] for k in _leaf_keys(parts[0]) if k in lookup), None)
+            match = resolve_leaf(parts[0], lookup, names)
             if match is not None:
                 parts = split_category(match)
         levels = category_levels(parts)
