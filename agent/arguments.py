@@ -450,6 +450,15 @@ _LEAD_STOP = _SPAN_STOP | _LEAD_WORDS | frozenset(SORT_WORDS) | frozenset("rated
 MAX_LEAD_WORDS = 2
 
 
+def _copies(question: str, text: str) -> tuple[list[str], list[str], list[str], list[int]]:
+    """The question's tokens, their bare lower-cased words, ``text``'s words, and where ``text`` is copied word for
+    word in the question (start indices)."""
+    raw = _TOKEN_RE.findall(question)
+    words = [t.strip(_EDGE_PUNCT).lower() for t in raw]
+    want = [w.strip(_EDGE_PUNCT).lower() for w in text.split()]
+    return raw, words, want, [i for i in range(len(words) - len(want) + 1) if words[i:i + len(want)] == want]
+
+
 def _opens_request(word: str) -> bool:
     """Whether ``word`` is (or is a typo of: "Fnid", "Shiw") a word that opens a request or a filter."""
     return word in _LEAD_STOP or typo_of(word, _LEAD_WORDS, min_len=4, cutoff=0.75) is not None
@@ -464,11 +473,8 @@ def check_query_span(arguments: dict[str, Any], question: str) -> tuple[dict[str
     query = arguments.get("query")
     if not isinstance(query, str) or not query.strip():
         return arguments, []
-    raw = _TOKEN_RE.findall(question)
-    words = [t.strip(_EDGE_PUNCT).lower() for t in raw]
-    want = [w.strip(_EDGE_PUNCT).lower() for w in query.split()]
+    raw, words, want, starts = _copies(question, query)
     n = len(want)
-    starts = [i for i in range(len(words) - n + 1) if words[i:i + n] == want]
     if len(starts) != 1:
         return arguments, []  # not copied, or copied twice
     start, end = starts[0], starts[0] + n
@@ -524,11 +530,8 @@ def check_kind_words(arguments: dict[str, Any], question: str) -> tuple[dict[str
     category = arguments.get("category")
     if not isinstance(category, str) or not category.strip() or "|" in category:
         return arguments, []
-    raw = _TOKEN_RE.findall(question)
-    words = [t.strip(_EDGE_PUNCT).lower() for t in raw]
-    want = [w.strip(_EDGE_PUNCT).lower() for w in category.split()]
+    raw, words, want, starts = _copies(question, category)
     n = len(want)
-    starts = [i for i in range(len(words) - n + 1) if words[i:i + n] == want]
     if len(starts) > 1:
         return arguments, []  # copied, twice: which one is meant is not ours to say
     if starts:
