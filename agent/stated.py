@@ -271,13 +271,15 @@ def stated_category(question: str, names: "NameIndex") -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ grouping
-_GROUP_RE = re.compile(r"\b(?:by|per|each|every|for each|across)\s+([a-z]+)(?:\s+(band|range)s?)?\b", re.I)
+# "by brand", "per category", and the ranked forms "which brand ...", "what category ...", "top 5 brands ..."
+_GROUP_RE = re.compile(r"\b(?:by|per|each|every|for each|across|which|what|(?:top|bottom)\s+\d{1,2})\s+([a-z]+)"
+                       r"(?:\s+(band|range)s?)?\b", re.I)
 _GROUPS = {"brand": "brand", "brands": "brand", "category": "category", "categories": "category"}
 
 
 def stated_group(question: str) -> str | None:
-    """The one ``group_by`` the question words ("by brand", "per category", "by braand", "by price band"), or None
-    where it words none or several."""
+    """The one ``group_by`` the question words ("by brand", "per category", "by braand", "by price band", "which
+    brabd discounts ...", "top 5 categories ..."), or None where it words none or several."""
     found = set()
     for m in _GROUP_RE.finditer(question):
         word = m.group(1).lower()

@@ -334,6 +334,7 @@ def test_stats_grouping_and_brand_as_the_question_names_them(vocab):
     args = {"metric": "avg_discount", "category": "Choppers"}
     assert check_group(args, "average discount by braand in Choppers")[0] == {**args, "group_by": "brand"}
     assert check_group(args, "average discount in Choppers") == (args, [])
+    assert check_group(args, "which brabd discounts Choppers the most")[0] == {**args, "group_by": "brand"}
     brand = sorted(vocab.brands.values(), key=len)[-1]  # a long catalog brand, cut and sent by the model
     fixed, changes = resolve_names("catalog_stats", {"metric": "max_discount", "brand": brand[1:]}, vocab,
                                    f"max discount {brand} offers")

@@ -80,6 +80,12 @@ def test_stated_category(question, category):
     ("average price by price band", "price_band"),
     ("count by category and by brand", None),  # two: none stated
     ("products by boAt", None),                 # "by" a brand is not a grouping
+    ("stats: which brabd discounts graphics tablets the most", "brand"),  # ranked, typo'd
+    ("what category has the highest average rating", "category"),
+    ("top 5 brands by total ratings", "brand"),
+    ("which price band has the most products", "price_band"),
+    ("which is the best rated product", None),  # "which" before no grouping word
+    ("which products does boAt have the most of", None),
 ])
 def test_stated_group(question, group):
     assert stated_group(question) == group
