@@ -23,8 +23,9 @@ ever puts a number in a call that the question does not state:
   carried-over price words ("Case mrp"), and as the question words it: the question's phrase most like the model's
   kind when it wrote another ("skippers" for "skipping ropes", a typo "corrected"), the whole phrase when it copied
   a piece ("pen" of "pen dirves").
-* **Search text** (:func:`check_query`, :func:`check_query_span`): a query that drops the brand the question
-  names, or covers only part of the product phrase it copies ("AGARO oven" of "AGARO oven toaster grills").
+* **Search text** (:func:`check_query`, :func:`check_query_span`, :func:`check_query_phrase`): a query that drops
+  the brand the question names, covers only part of the product phrase it copies ("AGARO oven" of "AGARO oven
+  toaster grills"), or has no word of the question at all ("battery" for "show usb cable within Rs. 300").
 * **Invalid or invented values** (:func:`vet_arguments`, :func:`salvage_arguments`): an optional argument that
   breaks the tool's contract is dropped (a misspelt choice corrected), an optional filter whose number the
   question never states is dropped; a required one of either kind sends the call to the rules (``agent.router``).
@@ -39,8 +40,8 @@ from typing import Any
 
 from agent.guard import ungrounded_arguments
 from agent.router import CatalogVocabulary
-from agent.stated import (ASCENDING_WORDS, SORT_WORDS, worded, price_bounds, stated_category, stated_counts,
-                          stated_group, stated_order, stated_ratings, stated_sort, stated_top_k, typo_of,
+from agent.stated import (ASCENDING_WORDS, SORT_WORDS, worded, price_bounds, product_phrase, stated_category,
+                          stated_counts, stated_group, stated_order, stated_ratings, stated_sort, stated_top_k, typo_of,
                           words_of_sorting)
 from agent.tools import validate_args
 from core.errors import ValidationError
@@ -504,6 +505,41 @@ def check_query_span(arguments: dict[str, Any], question: str) -> tuple[dict[str
     return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (the whole phrase)"]
 
 
+PHRASE_WORD_CUTOFF = 0.8  # difflib ratio at which a query word is a question word written another way ("fab", "fabs")
+_QUERY_WORD = re.compile(r"[^\W_]+")
+
+
+def _has_word(word: str, pool: list[str]) -> bool:
+    return word in pool or any(difflib.SequenceMatcher(None, word, p).ratio() >= PHRASE_WORD_CUTOFF for p in pool)
+
+
+def check_query_phrase(arguments: dict[str, Any], question: str,
+                       vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], list[str]]:
+    """A search ``query`` with no word of the question ("battery" for "show usb cable within Rs. 300 thanks")
+    becomes the question's product phrase (:func:`agent.stated.product_phrase`: what is left of the question
+    without its filters, order, result number, category and request words), less any request or small words at
+    its ends ("Tell me about the ..."). Words count as the same through a typo (difflib ratio >=
+    ``PHRASE_WORD_CUTOFF``), so a query that shares one word with the question, even misspelt, is left alone:
+    a piece of the phrase is :func:`check_query_span`'s to grow, and this phrase is a guess that fails on
+    questions unlike a search ("What do customers say about ...")."""
+    query = arguments.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return arguments, []
+    said = [w.lower() for w in _QUERY_WORD.findall(question)]
+    if any(_has_word(w.lower(), said) for w in _QUERY_WORD.findall(query)):
+        return arguments, []
+    phrase = product_phrase(question, vocab.category_names if vocab is not None else None) or ""
+    tokens = phrase.split()
+    while tokens and _opens_request(tokens[0].strip(_EDGE_PUNCT).lower()):  # "Tell me about the ..."
+        tokens.pop(0)
+    while tokens and tokens[-1].strip(_EDGE_PUNCT).lower() in _SPAN_STOP:
+        tokens.pop()
+    phrase = " ".join(tokens)
+    if not phrase:
+        return arguments, []
+    return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (no word of the question)"]
+
+
 _KIND_STOP = _SPAN_STOP | _PRICE_TALK | frozenset(
     "worth sell sells sold selling retails retailing goes going launched launching new this these those such similar "
     "discount discounts category kind type estimate predict expect guess".split())
@@ -582,6 +618,8 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
             changes += fixed
     if name == "search_products":
         arguments, fixed = check_query_span(arguments, question)
+        changes += fixed
+        arguments, fixed = check_query_phrase(arguments, question, vocab)
         changes += fixed
     if changes:
         log.info("model tool arguments repaired: %s", changes)

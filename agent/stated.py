@@ -306,7 +306,7 @@ _PRODUCT_STOP = frozenset(
     "would please pls thanks thank asap any some the a an are is there what which where have has for with having "
     "that in from of to and or by sorted ordered results options items products picks under below above over "
     "within upto up between less more than at least most min max minimum maximum priced costing rated rating "
-    "ratings reviews stars star budget cheap hey hi ok so also just only top best".split())
+    "ratings reviews stars star budget cheap hey hi ok so also just only top best i'm im i'd".split())
 
 
 # an amount after these alone, not written as money, may be a model number ("Kitchoo Max 10", "from 2 brands")

@@ -6,7 +6,8 @@ import pytest
 
 from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_kind_words,
                              check_number_kinds,
-                             check_order, check_price_bounds, check_query, check_query_span, check_rating, check_sort,
+                             check_order, check_price_bounds, check_query, check_query_phrase, check_query_span,
+                             check_rating, check_sort,
                              check_rating_count, resolve_names, salvage_arguments,
                              vet_arguments)
 from agent.router import CatalogVocabulary
@@ -328,6 +329,22 @@ def test_category_the_question_names_is_added(vocab):
 def test_query_runs_to_the_end_of_the_phrase(query, question, fixed):
     out, changes = check_query_span({"query": query}, question)
     assert out["query"] == (fixed or query) and bool(changes) is (fixed is not None)
+
+
+@pytest.mark.parametrize("query, question, fixed", [
+    ("battery", "show usb cable within Rs. 300 thanks", "usb cable"),              # no word of the question
+    ("tv", "Tell me about the smart watch from Auralis", "smart watch from Auralis"),  # request words cut
+    ("4", "Got any 4 in 1 with at least 25K reviews, show 7 for my mom", None),  # a piece of it: not this check's
+    ("fab", "list ceilig fabs between Rs 3500 and 4k", None),                    # a word of it, misspelt
+    ("Auralis Plus 950 smartwatch", "What do customers say about the Auralis Plus 950 smartwatch?", None),
+    ("heater", "I'm looking for heater (category Home&Kitchen) (7 results) asap", None),  # the whole phrase
+    ("boAt earbuds", "show earbuds under 900", None),                              # a word of its own: kept
+    ("usb cable", "show usb cable within Rs. 300 thanks", None),
+    ("earbuds", "under 500 please", None),                                         # no phrase to take
+])
+def test_query_becomes_the_product_phrase(query, question, fixed):
+    out, changes = check_query_phrase({"query": query, "max_price": 300}, question)
+    assert out == {"query": fixed or query, "max_price": 300} and bool(changes) is (fixed is not None)
 
 
 def test_stats_grouping_and_brand_as_the_question_names_them(vocab):

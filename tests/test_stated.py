@@ -100,6 +100,7 @@ def test_stated_group(question, group):
     ("Give me 12 lowest priced Kitchoo Max 10 asap", "Kitchoo Max 10"),  # "Max 10" is a model, not a bound
     ("need Inkwell gel ink rollerball pens, 6 options for a gift", "Inkwell gel ink rollerball pens"),
     ("Show 2 Amazon Basics 300 in the ₹ 700 - 800/- range rated at least 4.2", "Amazon Basics 300"),
+    ("I'm looking for heater (7 results) asap", "heater"),
     ("under ₹500 please", None),
 ])
 def test_product_phrase(question, phrase):
