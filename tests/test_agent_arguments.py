@@ -341,6 +341,7 @@ def test_query_runs_to_the_end_of_the_phrase(query, question, fixed):
     ("boAt earbuds", "show earbuds under 900", None),                              # a word of its own: kept
     ("usb cable", "show usb cable within Rs. 300 thanks", None),
     ("earbuds", "under 500 please", None),                                         # no phrase to take
+    ("earphones", "best rated q 700", None),                                      # no product word in it
 ])
 def test_query_becomes_the_product_phrase(query, question, fixed):
     out, changes = check_query_phrase({"query": query, "max_price": 300}, question)
