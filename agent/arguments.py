@@ -14,7 +14,8 @@ ever puts a number in a call that the question does not state:
   1900), one it attaches to "top / show / results" is ``top_k``, the one star rating it states is the rating.
 * **Order and grouping** (:func:`check_sort`, :func:`check_order`, :func:`check_group`): a search's ``sort_by``
   as worded ("cheapest", "by rating"; one no word asks for is dropped); stats groups "lowest / least ..."
-  ascending, "highest / most ..." descending, grouped "by brand / per category / which brabd / top 5 categories" as worded.
+  ascending, "highest / most ..." descending, grouped "by brand / per category / which brabd / top 5 categories"
+  as worded.
 * **Catalog names** (:func:`resolve_names`, :func:`check_category`): a category or brand the catalog does not
   have under that name, a typo ("GellInkRollerballPens"), a piece of the brand the question names ("Tron" for
   "pTron"), a category sent as a brand or the other way round, a search category that names nothing in the
