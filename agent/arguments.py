@@ -510,10 +510,6 @@ PHRASE_WORD_CUTOFF = 0.8  # difflib ratio at which a query word is a question wo
 _QUERY_WORD = re.compile(r"[^\W_]+")
 
 
-def _has_word(word: str, pool: list[str]) -> bool:
-    return word in pool or any(difflib.SequenceMatcher(None, word, p).ratio() >= PHRASE_WORD_CUTOFF for p in pool)
-
-
 def check_query_phrase(arguments: dict[str, Any], question: str,
                        vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], list[str]]:
     """A search ``query`` with no word of the question ("battery" for "show usb cable within Rs. 300 thanks")
@@ -526,8 +522,8 @@ def check_query_phrase(arguments: dict[str, Any], question: str,
     query = arguments.get("query")
     if not isinstance(query, str) or not query.strip():
         return arguments, []
-    said = [w.lower() for w in _QUERY_WORD.findall(question)]
-    if any(_has_word(w.lower(), said) for w in _QUERY_WORD.findall(query)):
+    said = frozenset(w.lower() for w in _QUERY_WORD.findall(question))
+    if any(typo_of(w.lower(), said, min_len=0, cutoff=PHRASE_WORD_CUTOFF) for w in _QUERY_WORD.findall(query)):
         return arguments, []
     phrase = product_phrase(question, vocab.category_names if vocab is not None else None) or ""
     tokens = phrase.split()
