@@ -515,10 +515,11 @@ def check_query_phrase(arguments: dict[str, Any], question: str,
     """A search ``query`` with no word of the question ("battery" for "show usb cable within Rs. 300 thanks")
     becomes the question's product phrase (:func:`agent.stated.product_phrase`: what is left of the question
     without its filters, order, result number, category and request words), less any request or small words at
-    its ends ("Tell me about the ..."), when a word of three letters or more is left. Words count as the same
-    through a typo (difflib ratio >= ``PHRASE_WORD_CUTOFF``), so a query that shares one word with the question,
-    even misspelt, is left alone: a piece of the phrase is :func:`check_query_span`'s to grow, and this phrase is
-    a guess that fails on questions unlike a search ("What do customers say about ...")."""
+    its ends ("Tell me about the ..."), when three letters or digits, two of them letters, are left ("4 in 1";
+    not "q 700"). Words count as the same through a typo (difflib ratio >= ``PHRASE_WORD_CUTOFF``), so a query
+    that shares one word with the question, even misspelt, is left alone: a piece of the phrase is
+    :func:`check_query_span`'s to grow, and this phrase is a guess that fails on questions unlike a search
+    ("What do customers say about ...")."""
     query = arguments.get("query")
     if not isinstance(query, str) or not query.strip():
         return arguments, []
@@ -532,7 +533,7 @@ def check_query_phrase(arguments: dict[str, Any], question: str,
     while tokens and tokens[-1].strip(_EDGE_PUNCT).lower() in _SPAN_STOP:
         tokens.pop()
     phrase = " ".join(tokens)
-    if not any(len(w) >= 3 and w.isalpha() for w in _QUERY_WORD.findall(phrase)):
+    if sum(ch.isalnum() for ch in phrase) < 3 or sum(ch.isalpha() for ch in phrase) < 2:
         return arguments, []  # no product words left ("best rated q 700" -> "q"): the model's query stays
     return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (no word of the question)"]
 

@@ -10,7 +10,9 @@ batches of mixed kinds a run sees), then times a forward + backward pass of each
 alternating variants batch by batch ``--repeats`` times in one process so that machine noise hits every
 variant alike. Prints, per variant, the median over repeats of the summed seconds for those batches, the
 ratio to the baseline, the summed loss and how far the LoRA gradient of the first batch is from the
-baseline's (relative norm of the difference: what the variant's rounding moves). Nothing here is asserted.
+baseline's (relative norm of the difference: what the variant's rounding moves). OpenMP's wait policy is the
+default recipe's ``omp_wait_policy``, as training sets it (``--omp-wait-policy`` to compare). Nothing here is
+asserted.
 """
 from __future__ import annotations
 
@@ -28,21 +30,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", type=int, default=8, help="micro-batches of epoch 0 to time")
+    ap.add_argument("--omp-wait-policy", default=None,
+                    help="active | passive | inherit (default: the default recipe's omp_wait_policy, as training)")
     args = ap.parse_args(argv)
 
     import tempfile
 
+    from finetune.train import DEFAULT_RECIPE, apply_omp_wait_policy, load_recipe
+
+    recipe = load_recipe(DEFAULT_RECIPE)
+    wait_policy = apply_omp_wait_policy(args.omp_wait_policy or recipe["omp_wait_policy"])  # before torch loads
     import torch
 
     from core.offline import enforce_offline
     from finetune.dataset import read_jsonl
     from finetune.modeling import load_model, load_tokenizer, resolve_base
     from finetune.train import (
-        DEFAULT_RECIPE,
         batch_loss,
         compute_context,
         encode_rows,
-        load_recipe,
         make_batches,
         prepare_data,
         select_examples,
@@ -53,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
 
     enforce_offline()
     torch.set_num_threads(args.threads)
-    recipe = load_recipe(DEFAULT_RECIPE)
     data = args.data
     if data is None:
         data_dir, _ = prepare_data(recipe, Path(tempfile.mkdtemp(prefix="mdi-bench-")))
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         for v in variants:
             times[v].append(run[v])
     tokens = sum(len(e.ids) - len(prefix) for b in batches for e in b)
-    out = {"threads": args.threads, "repeats": args.repeats,
+    out = {"threads": args.threads, "omp_wait_policy": wait_policy, "repeats": args.repeats,
            "batches": len(batches), "examples": sum(len(b) for b in batches), "tokens_after_prefix": tokens,
            "suffix_widths": [max(len(e.ids) for e in b) - len(prefix) for b in batches], "rows": []}
     base = statistics.median(times[variants[0]])

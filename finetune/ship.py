@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.artifacts import write_manifest
-from core.errors import ConfigError
+from core.errors import ArtifactError, ConfigError
 from core.settings import REPO_ROOT, BaseAppSettings, load_settings
 from finetune.train import ADAPTER_KIND, ADAPTER_SCHEMA_VERSION, PEFT_FILES, check_adapter
 
@@ -184,15 +184,19 @@ def main(argv: list[str] | None = None) -> int:
     from core.logging import setup_logging
 
     setup_logging()
-    s = load_settings(ShipSettings, sys.argv[1:] if argv is None else argv, prog="finetune.ship")
-    reports = json.loads(Path(s.eval).read_text()) if s.eval else None
-    notes = Path(s.notes).read_text() if s.notes else ""
-    if s.card_only:
-        if not reports:
-            raise ConfigError("--card-only needs --eval report.json")
-        metrics = restamp(s.adapter, reports, notes)
-    else:
-        metrics = ship(s.adapter, s.out, reports, export_gguf=s.export_gguf, dtype=s.dtype, notes=notes)
+    try:
+        s = load_settings(ShipSettings, sys.argv[1:] if argv is None else argv, prog="finetune.ship")
+        reports = json.loads(Path(s.eval).read_text()) if s.eval else None
+        notes = Path(s.notes).read_text() if s.notes else ""
+        if s.card_only:
+            if not reports:
+                raise ConfigError("--card-only needs --eval report.json")
+            metrics = restamp(s.adapter, reports, notes)
+        else:
+            metrics = ship(s.adapter, s.out, reports, export_gguf=s.export_gguf, dtype=s.dtype, notes=notes)
+    except (ConfigError, ArtifactError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(metrics.get("eval", {}), indent=1))
     return 0
 

@@ -342,6 +342,7 @@ def test_query_runs_to_the_end_of_the_phrase(query, question, fixed):
     ("usb cable", "show usb cable within Rs. 300 thanks", None),
     ("earbuds", "under 500 please", None),                                         # no phrase to take
     ("earphones", "best rated q 700", None),                                      # no product word in it
+    ("top_k", "Got any 4 in 1 with at least 25K reviews, show 7 for my mom", "4 in 1"),  # digits name it too
 ])
 def test_query_becomes_the_product_phrase(query, question, fixed):
     out, changes = check_query_phrase({"query": query, "max_price": 300}, question)

@@ -435,6 +435,27 @@ def test_recipe_overrides(tmp_path):
             load_recipe(None, bad)
 
 
+def test_omp_wait_policy_is_set_before_torch_loads_and_never_silently_after(caplog):
+    from finetune.train import DEFAULT_RECIPE, apply_omp_wait_policy, load_recipe, main
+
+    env = {"OMP_WAIT_POLICY": "PASSIVE"}  # what core.offline / dev.sh set for serving
+    assert apply_omp_wait_policy("active", env, torch_loaded=False) == "ACTIVE" and env["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert apply_omp_wait_policy("inherit", env, torch_loaded=False) == "ACTIVE"
+    assert apply_omp_wait_policy("inherit", {}, torch_loaded=False) is None
+    # once torch (and its OpenMP runtime) is loaded, a different policy cannot apply: the environment stays as
+    # it is and a warning says so
+    with caplog.at_level(logging.WARNING, logger="finetune.train"):
+        assert apply_omp_wait_policy("passive", env, torch_loaded=True) == "ACTIVE"
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE" and "not applied" in caplog.text
+    assert apply_omp_wait_policy("active", env, torch_loaded=True) == "ACTIVE"  # already in effect: no-op
+    with pytest.raises(ConfigError, match="omp_wait_policy"):
+        apply_omp_wait_policy("spin", {}, torch_loaded=False)
+    with pytest.raises(ConfigError, match="omp_wait_policy"):
+        load_recipe(DEFAULT_RECIPE, ["--omp_wait_policy", "spin"])
+    assert main(["--omp_wait_policy", "spin"]) == 2  # the script's clear error, before any model loads
+    assert load_recipe(DEFAULT_RECIPE)["omp_wait_policy"] == "active"
+
+
 def test_train_help_lists_every_recipe_key_as_a_usable_override(capsys):
     from finetune.train import DEFAULT_RECIPE, load_recipe, main
 
@@ -774,6 +795,11 @@ def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, de
     assert man.metrics["train"] == metrics["train"] and man.metadata["weights_dtype"] == "float16"
     assert (out / "adapter_model.safetensors").read_bytes() == weights
     assert "| tuned / demo catalog | llamacpp (merged Q8_0) | 10 | 100.0 % | 70.0 % |" in (out / "card.md").read_text()
+    # the script's errors are one line and exit code 2, not a traceback
+    from finetune.ship import main as ship_main
+    assert ship_main(["--adapter", str(out), "--card-only"]) == 2               # no scores to stamp
+    assert ship_main(["--adapter", str(tmp_path / "missing"), "--eval", "x.json"]) == 2
+    assert ship_main(["--adapter", str(out), "--card-only", "true"]) == 2     # a flag takes no value
 
 
 def test_checkpoint_resume_matches_an_uninterrupted_run(tiny_base, tmp_path, demo_catalog_path):
