@@ -5,6 +5,7 @@ Nothing heavy is imported at module import time; torch/transformers/peft are imp
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -126,10 +127,42 @@ def load_model(ref: BaseModelRef, device: str = "cpu", dtype: str = "float32"):
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
-    if ref.gguf_file:
-        kwargs["gguf_file"] = ref.gguf_file
-    model = AutoModelForCausalLM.from_pretrained(ref.folder, **kwargs)
+    if not ref.gguf_file:
+        return AutoModelForCausalLM.from_pretrained(ref.folder, **kwargs).to(device)
+    kwargs["gguf_file"] = ref.gguf_file
+    with _held_records("transformers.quantizers.quantizer_gguf", PACKED_WARNING) as held:
+        model = AutoModelForCausalLM.from_pretrained(ref.folder, **kwargs)
+    if any(type(m).__name__.startswith("Gguf") for m in model.modules()):
+        for record in held:  # the weights did stay packed: the warning is true
+            logging.getLogger(record.name).handle(record)
+    elif held:
+        log.debug("transformers de-quantized %s to %s; its warning about packed weights does not apply",
+                  ref.gguf_file, dtype)
     return model.to(device)
+
+
+#: transformers 5.x warns this for a non-float32 GGUF load even where its legacy loader de-quantizes every
+#: weight (SmolLM2 here: plain ``nn.Linear`` in the asked dtype), which is the path training and evaluation take
+PACKED_WARNING = "Loading a GGUF checkpoint with its weights packed"
+
+
+@contextmanager
+def _held_records(logger_name: str, prefix: str):
+    """Hold back the records of ``logger_name`` whose message starts with ``prefix``; yields the held list."""
+    held: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith(prefix):
+            held.append(record)
+            return False
+        return True
+
+    logger = logging.getLogger(logger_name)
+    logger.addFilter(keep)
+    try:
+        yield held
+    finally:
+        logger.removeFilter(keep)
 
 
 def load_with_adapter(ref: BaseModelRef, adapter_dir: str | Path | None, device: str = "cpu",

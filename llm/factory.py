@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,11 +226,32 @@ def gguf_adapter_for(folder: Path, base: BaseModelRef, *, autoexport: bool = Tru
     return target
 
 
+#: merged GGUFs kept in the cache folder (~145 MB each for SmolLM2-135M at Q8_0): a new one evicts the least
+#: recently used beyond this many (every retrain or re-ship of an adapter makes a new file)
+MERGED_CACHE_KEEP = 3
+
+
+def prune_merged_cache(cache: Path, keep: int = MERGED_CACHE_KEEP, *, current: Path | None = None) -> list[Path]:
+    """Delete all but the ``keep`` most recently used ``merged-*.gguf`` in ``cache`` (``current`` is always kept;
+    use = modification time, which :func:`merged_gguf_for` refreshes on reuse). Returns what was deleted. A
+    process that has a deleted file open keeps reading it (POSIX); the next one to ask for it merges it again."""
+    files = sorted(cache.glob("merged-*.gguf"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    stale = [p for p in files if p != current][max(0, keep - (1 if current in files else 0)):]
+    for p in stale:
+        try:
+            p.unlink()
+            log.info("removed merged GGUF %s (keeping the %d most recently used)", p, keep)
+        except OSError as exc:  # another process removed it first, or read-only: leave it
+            log.warning("could not remove %s: %s", p, exc)
+    return stale
+
+
 def merged_gguf_for(folder: Path, base: BaseModelRef, *, qtype: str = DEFAULT_MERGE_QTYPE,
                     autoexport: bool = True, cache_dir: Path | None = None) -> Path:
     """The base GGUF with PEFT folder ``folder``'s LoRA merged into its weights (``qtype`` tensors), in
     ``cache_dir`` (default ``artifacts/llm/``), named by the adapter's and the base's sha256: reused when
-    current, (re-)built when ``autoexport``; ArtifactError otherwise or without PEFT files."""
+    current, (re-)built when ``autoexport``; ArtifactError otherwise or without PEFT files. Building one
+    evicts the least recently used beyond :data:`MERGED_CACHE_KEEP` (:func:`prune_merged_cache`)."""
     assert base.gguf_path is not None
     if not ((folder / PEFT_CONFIG_NAME).is_file() and (folder / PEFT_WEIGHTS_NAME).is_file()):
         if (folder / ADAPTER_GGUF_NAME).is_file():
@@ -239,15 +261,22 @@ def merged_gguf_for(folder: Path, base: BaseModelRef, *, qtype: str = DEFAULT_ME
         raise ArtifactError(f"LoRA adapter {folder} has neither {ADAPTER_GGUF_NAME} nor PEFT files "
                             f"({PEFT_CONFIG_NAME}, {PEFT_WEIGHTS_NAME})", path=str(folder))
     source = _sha256_cached(str((folder / PEFT_WEIGHTS_NAME).resolve()))
-    target = (cache_dir or ARTIFACTS_DIR / "llm") / f"merged-{source[:16]}-{base.sha256[:12]}-{qtype.lower()}.gguf"
+    cache = cache_dir or ARTIFACTS_DIR / "llm"
+    target = cache / f"merged-{source[:16]}-{base.sha256[:12]}-{qtype.lower()}.gguf"
     if merged_gguf_is_current(folder, base.gguf_path, target, qtype):
+        try:
+            os.utime(target)  # used now: what prune_merged_cache keeps
+        except OSError:
+            pass  # a read-only cache still serves
         return target
     if not autoexport:
         raise ArtifactError(f"{target} is missing or stale: run `python -m llm.gguf_merge --peft-dir {folder} "
                             f"--qtype {qtype} --out {target}`", path=str(target))
     log.info("merging the PEFT adapter in %s into %s (%s)", folder, target, qtype)
     try:
-        return merge_lora_into_gguf(folder, base.gguf_path, target, qtype=qtype)
+        merged = merge_lora_into_gguf(folder, base.gguf_path, target, qtype=qtype)
+        prune_merged_cache(cache, current=merged)
+        return merged
     except PermissionError as exc:
         raise ArtifactError(f"cannot write {target}: {exc}; set MDI_LLM_ADAPTER_MODE=runtime or merge it where "
                             "writable with `python -m llm.gguf_merge --peft-dir ... --out ...`",

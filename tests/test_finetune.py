@@ -867,3 +867,17 @@ def test_evaluate_workers_real_processes_match_one_process(tmp_path, demo_catalo
     a, b = (next(iter(json.loads(p.read_text()).values())) for p in (one, two))
     assert b["summary"]["workers"] == 2 and b["summary"]["n"] == a["summary"]["n"] == 6
     assert [(e["id"], e["output"]) for e in b["examples"]] == [(e["id"], e["output"]) for e in a["examples"]]
+
+
+def test_held_records_hold_back_only_the_named_warning(caplog):
+    from finetune.modeling import PACKED_WARNING, _held_records
+
+    logger = logging.getLogger("transformers.quantizers.quantizer_gguf")
+    with caplog.at_level(logging.WARNING):
+        with _held_records(logger.name, PACKED_WARNING) as held:
+            logger.warning(PACKED_WARNING + " is fastest in float32 ...")
+            logger.warning("something else")
+        logger.warning(PACKED_WARNING + " after the block")
+    assert [r.getMessage()[:len(PACKED_WARNING)] for r in held] == [PACKED_WARNING]
+    assert "something else" in caplog.text and "after the block" in caplog.text
+    assert "is fastest in float32" not in caplog.text

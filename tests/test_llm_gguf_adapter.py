@@ -275,7 +275,11 @@ def test_merge_float_base_with_custom_alignment(tmp_path):
         np.testing.assert_array_equal(got[name], base[name])
 
 
-def test_factory_merges_once_and_rebuilds_when_stale(tmp_path, base_gguf):
+def test_factory_merges_once_and_rebuilds_when_stale(tmp_path, base_gguf, monkeypatch):
+    pruned = []
+    prune = factory.prune_merged_cache
+    monkeypatch.setattr(factory, "prune_merged_cache", lambda cache, **kw: pruned.append(kw["current"]) or
+                        prune(cache, **kw))
     folder = _write_peft(tmp_path / "adapter", _synthetic(layers=(1,)))
     base = factory.resolve_base_model(LLMSettings())
     cache = tmp_path / "cache"
@@ -283,14 +287,33 @@ def test_factory_merges_once_and_rebuilds_when_stale(tmp_path, base_gguf):
         factory.merged_gguf_for(folder, base, autoexport=False, cache_dir=cache)
     path = factory.merged_gguf_for(folder, base, cache_dir=cache)
     assert path.parent == cache and path.name.endswith("-q8_0.gguf")
-    stamp = path.stat().st_mtime_ns
+    inode = path.stat().st_ino
     assert factory.merged_gguf_for(folder, base, autoexport=False, cache_dir=cache) == path
-    assert path.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert path.stat().st_ino == inode  # reused, not rebuilt (a build writes a new file and renames it)
     _write_peft(folder, _synthetic(layers=(1,), rank=3))  # retrained: a new file; the old one is stale
     newer = factory.merged_gguf_for(folder, base, cache_dir=cache)
     assert newer != path and merged_gguf_is_current(folder, base_gguf, newer)
     assert not merged_gguf_is_current(folder, base_gguf, path)
+    assert pruned == [path, newer] and path.exists()  # every build prunes; two files are within the default 3
     assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_merged_cache_keeps_the_most_recently_used(tmp_path):
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    files = [cache / f"merged-{i:016d}-base-q8_0.gguf" for i in range(5)]
+    for age, p in enumerate(files):  # files[0] is the oldest
+        p.write_bytes(b"x")
+        os.utime(p, ns=(10**9 * (age + 1), 10**9 * (age + 1)))
+    (cache / "other.gguf").write_bytes(b"y")  # not a merged file: never touched
+    # the oldest file is the one in use: kept, with the two newest
+    assert factory.prune_merged_cache(cache, keep=3, current=files[0]) == [files[2], files[1]]
+    assert sorted(p.name for p in cache.iterdir()) == sorted([files[0].name, files[3].name, files[4].name,
+                                                              "other.gguf"])
+    assert factory.prune_merged_cache(cache, keep=3) == []
+    assert factory.prune_merged_cache(cache, keep=1) == [files[3], files[0]]
 
 
 # ---------------------------------------------------------------------------------------------- equivalence (slow)
