@@ -534,7 +534,7 @@ def check_query_phrase(arguments: dict[str, Any], question: str,
         tokens.pop()
     phrase = " ".join(tokens)
     if sum(ch.isalnum() for ch in phrase) < 3 or sum(ch.isalpha() for ch in phrase) < 2:
-        return arguments, []  # no product words left ("best rated q 700" -> "q"): the model's query stays
+        return arguments, []  # no product words left ("best rated q 700" -> "q 700"): the model's query stays
     return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (no word of the question)"]
 
 

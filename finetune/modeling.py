@@ -5,9 +5,9 @@ Nothing heavy is imported at module import time; torch/transformers/peft are imp
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
 import importlib.util
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
