@@ -18,7 +18,8 @@ ever puts a number in a call that the question does not state:
   as worded.
 * **Catalog names** (:func:`resolve_names`, :func:`check_category`): a category or brand the catalog does not
   have under that name, a typo ("GellInkRollerballPens"), a piece of the brand the question names ("Tron" for
-  "pTron"), a category sent as a brand or the other way round, a search category that names nothing in the
+  "pTron"), a category sent as a brand or the other way round, a "category" that is only a word for the
+  catalog's parts ("products", "brsnd" of "which brsnd ..."), a search category that names nothing in the
   catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
 * **Product kind** (:func:`check_kind`, :func:`check_kind_words`): the discount tools' ``category`` without
   carried-over price words ("Case mrp"), and as the question words it: the question's phrase most like the model's
@@ -283,12 +284,25 @@ def check_category(name: str, arguments: dict[str, Any], question: str,
     return {**arguments, "category": category}, [f"added category={category!r} (the question names it)"]
 
 
+# what a question calls the catalog's own parts ("which brand has ...", "brands with the most products"); a
+# category or brand argument made only of these words (or their typos: "brsnd", "braand") names nothing
+_GENERIC_NAMES = ("brand", "brands", "category", "categories", "product", "products", "item", "items")
+
+
+def _generic_name(value: str) -> bool:
+    """True for a filter value made only of :data:`_GENERIC_NAMES` words or their typos ("products", "brsnd")."""
+    words = re.findall(r"[a-z]+", value.lower())
+    return bool(words) and all(typo_of(w, _GENERIC_NAMES, min_len=5, cutoff=0.8) for w in words)
+
+
 def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary,
                   question: str = "") -> tuple[dict[str, Any], list[str]]:
     """``catalog_stats`` / ``search_products`` arguments with category and brand as the catalog names them, plus
     what changed.
 
-    A stats brand that is a piece or a typo of the catalog brand the question names becomes that brand ("Tron" ->
+    A category or stats brand made only of the words a question uses for the catalog's parts ("products", "brsnd"
+    for "brand") is dropped unless a category level or brand has that very name (the filter would otherwise match
+    any path containing the word: "products" in "OfficeProducts"). A stats brand that is a piece or a typo of the catalog brand the question names becomes that brand ("Tron" ->
     "pTron"). A category the tools' filter already matches is left as written (a broad "pens" means every kind of pen).
     Otherwise the catalog name it is a typo or plural of replaces it, written as the model wrote it (the spoken
     form when it used spaces); a brand that is really a category moves to ``category`` and the other way round;
@@ -299,6 +313,12 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
         return arguments, []
     out = dict(arguments)
     changes: list[str] = []
+    for key in ("category", "brand") if name == "catalog_stats" else ("category",):
+        value = out.get(key)
+        if isinstance(value, str) and _generic_name(value) and not (  # a level or brand of that very name stays
+                vocab.category_names.resolve(value, fuzzy=False) or vocab.brand_names.resolve(value, fuzzy=False)):
+            del out[key]
+            changes.append(f"dropped {key} {value!r} (a word for the catalog itself, not a name)")
     brand = out.get("brand") if name == "catalog_stats" else None
     if isinstance(brand, str) and brand.strip() and not vocab.brand_names.resolve(brand, fuzzy=False):
         named = _question_brand(brand, question, vocab)

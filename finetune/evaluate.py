@@ -21,7 +21,9 @@ is scored against ``expected`` (see ``finetune.dataset.Example``):
   the optional free-text ``product_name`` / ``about_product`` of the discount tools are ignored;
   the free-text ``query`` of ``search_products`` matches when every word of the expected query appears in
   the predicted query (a word matches a predicted word with difflib similarity >= 0.8, which tolerates
-  plurals and typo fixes) and the predicted query is at most twice as long (+2 words) as the expected one;
+  plurals and typo fixes; function words such as "for", "with", "of" need not appear: a query cut from a
+  product name may end in one, "Remote Compatible for") and the predicted query is at most twice as long
+  (+2 words) as the expected one;
 * **faithfulness** (``answer`` examples): a final answer (no tool call, not empty) whose every number
   appears in the evidence (the rendered tool result plus the user's question), by
   ``agent.protocol.ungrounded_numbers``;
@@ -69,6 +71,8 @@ TEXT_ARGS = {"category", "brand"}
 _REFUSAL_RE = re.compile(r"\b(can'?t|cannot|can not|won'?t|unable to|not able to|sorry|i'?m afraid|not allowed"
                          r"|decline|refuse)\b", re.I)
 _WORD = re.compile(r"[\w₹]+", re.U)
+# words a query need not repeat: test queries cut from product names can end in one ("Remote Compatible for")
+_FUNCTION_WORDS = frozenset("a an the for with and or of in on to by from".split())
 #: what a report's summary says about the run rather than the scores (kept by --rescore and --workers merges)
 REPORT_META = ("model", "adapter", "data", "backend", "adapter_mode", "merge_qtype")
 SHORT_BUDGET = 110  # new tokens for tool calls / refusals / small talk (the longest target is ~80 tokens)
@@ -96,7 +100,7 @@ def query_matches(expected: str, predicted: Any) -> bool:
         return True
     if len(pred) > 2 * len(exp) + 2:
         return False
-    for w in exp:
+    for w in [w for w in exp if w not in _FUNCTION_WORDS] or exp:
         if w in pred:
             continue
         if not any(difflib.SequenceMatcher(None, w, p).ratio() >= 0.8 for p in pred):

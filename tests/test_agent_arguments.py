@@ -2,6 +2,7 @@
 numbers) and the catalog's names, and the agent applying the checks to model calls."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_kind_words,
@@ -358,6 +359,26 @@ def test_stats_grouping_and_brand_as_the_question_names_them(vocab):
     fixed, changes = resolve_names("catalog_stats", {"metric": "max_discount", "brand": brand[1:]}, vocab,
                                    f"max discount {brand} offers")
     assert fixed["brand"] == brand and changes
+
+
+def test_words_for_the_catalog_itself_are_not_names(vocab):
+    # "which brsnd has ...": the typo'd grouping word sent as a category is dropped, the grouping kept
+    fixed, changes = resolve_names("catalog_stats", {"metric": "max_discount", "category": "brsnd", "group_by": "brand"},
+                                   vocab, "which brsnd has the deepest single discount")
+    assert fixed == {"metric": "max_discount", "group_by": "brand"} and changes
+    # not read as a (fuzzily matched) brand either
+    fixed, _ = resolve_names("catalog_stats", {"metric": "count", "category": "braand"}, vocab)
+    assert fixed == {"metric": "count"}
+    fixed, _ = resolve_names("catalog_stats", {"metric": "count", "group_by": "brand", "brand": "Products"}, vocab)
+    assert fixed == {"metric": "count", "group_by": "brand"}
+    # a name with any other word, or one the catalog really has, stays
+    kept = {"metric": "count", "category": "party speakers"}
+    assert resolve_names("catalog_stats", kept, vocab) == (kept, [])
+    frame = pd.DataFrame({"product_id": ["P1"], "product_name": ["Brand mug"], "about_product": ["a mug"],
+                          "category": ["Home|Items"], "leaf_category": ["Items"], "brand": ["Brand"]})
+    own = CatalogVocabulary.from_frame(frame)
+    for args in ({"metric": "count", "category": "Items"}, {"metric": "count", "brand": "Brand"}):
+        assert resolve_names("catalog_stats", args, own) == (args, [])
 
 
 @pytest.mark.parametrize("category, kept", [

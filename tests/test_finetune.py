@@ -228,6 +228,10 @@ def test_arguments_match_rules():
     assert query_matches("earphnes", "earphones")  # a fixed typo tolerated
     assert not query_matches("wireless mouse", "keyboard")
     assert not query_matches("mouse", "mouse " + "very " * 10)
+    assert query_matches("Remote Compatible for", "Remote Compatible")  # function words need not be repeated
+    assert query_matches("covers for iphone", "iphone covers")
+    assert not query_matches("covers for iphone", "covers")
+    assert query_matches("for", "for") and not query_matches("for", "with")  # all function words: all required
 
 
 def _row(kind, subkind, target, expected, messages=None):
