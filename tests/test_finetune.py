@@ -477,6 +477,10 @@ def test_recipe_extends_another(tmp_path):
     gpu = load_recipe(DEFAULT_RECIPE.parent / "gpu.yaml")
     assert (gpu["name"], gpu["epochs"], gpu["train_examples"]) == ("gpu", 2.0, 0)
     assert gpu["lr"] == default["lr"] and gpu["lora"] == default["lora"] and gpu["mix"] == default["mix"]
+    # long.yaml is the default with v12's 1.5 epochs, nothing else
+    long = load_recipe(DEFAULT_RECIPE.parent / "long.yaml")
+    assert {k: v for k, v in long.items() if default.get(k) != v} == {
+        "name": "long", "epochs": 1.5, "out": "runs/smollm2-agent-long"}
     (tmp_path / "a.yaml").write_text("extends: b\nlr: 0.1\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(ConfigError, match="extends itself"):
