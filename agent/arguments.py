@@ -302,12 +302,13 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
 
     A category or stats brand made only of the words a question uses for the catalog's parts ("products", "brsnd"
     for "brand") is dropped unless a category level or brand has that very name (the filter would otherwise match
-    any path containing the word: "products" in "OfficeProducts"). A stats brand that is a piece or a typo of the catalog brand the question names becomes that brand ("Tron" ->
-    "pTron"). A category the tools' filter already matches is left as written (a broad "pens" means every kind of pen).
-    Otherwise the catalog name it is a typo or plural of replaces it, written as the model wrote it (the spoken
-    form when it used spaces); a brand that is really a category moves to ``category`` and the other way round;
-    a search category that names nothing in the catalog is dropped (it could only empty the results; the query
-    still carries its words). Without a catalog vocabulary nothing changes.
+    any path containing the word: "products" in "OfficeProducts"). A stats brand that is a piece or a typo of the
+    catalog brand the question names becomes that brand ("Tron" -> "pTron"). A category the tools' filter already
+    matches is left as written (a broad "pens" means every kind of pen). Otherwise the catalog name it is a typo or
+    plural of replaces it, written as the model wrote it (the spoken form when it used spaces); a brand that is
+    really a category moves to ``category`` and the other way round; a search category that names nothing in the
+    catalog is dropped (it could only empty the results; the query still carries its words). Without a catalog
+    vocabulary nothing changes.
     """
     if name not in ("catalog_stats", "search_products") or not vocab.category_paths:
         return arguments, []
