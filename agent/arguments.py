@@ -19,7 +19,7 @@ ever puts a number in a call that the question does not state:
 * **Catalog names** (:func:`resolve_names`, :func:`check_category`): a category or brand the catalog does not
   have under that name, a typo ("GellInkRollerballPens"), a piece of the brand the question names ("Tron" for
   "pTron"), a category sent as a brand or the other way round, a "category" that is only a word for the
-  catalog's parts ("products", "brsnd" of "which brsnd ..."), a search category that names nothing in the
+  catalog, its parts or a ranking ("products", "catalog", "brsnd" of "which brsnd ...", "leaast"), a search category that names nothing in the
   catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
 * **Product kind** (:func:`check_kind`, :func:`check_kind_words`): the discount tools' ``category`` without
   carried-over price words ("Case mrp"), and as the question words it: the question's phrase most like the model's
@@ -42,9 +42,9 @@ from typing import Any
 
 from agent.guard import ungrounded_arguments
 from agent.router import CatalogVocabulary
-from agent.stated import (ASCENDING_WORDS, SORT_WORDS, worded, price_bounds, product_phrase, stated_category,
-                          stated_counts, stated_group, stated_order, stated_ratings, stated_sort, stated_top_k, typo_of,
-                          words_of_sorting)
+from agent.stated import (ASCENDING_WORDS, DESCENDING_WORDS, SORT_WORDS, price_bounds, product_phrase,
+                          stated_category, stated_counts, stated_group, stated_order, stated_ratings, stated_sort,
+                          stated_top_k, typo_of, worded, words_of_sorting)
 from agent.tools import validate_args
 from core.errors import ValidationError
 from data.names import spoken_name
@@ -284,9 +284,11 @@ def check_category(name: str, arguments: dict[str, Any], question: str,
     return {**arguments, "category": category}, [f"added category={category!r} (the question names it)"]
 
 
-# what a question calls the catalog's own parts ("which brand has ...", "brands with the most products"); a
-# category or brand argument made only of these words (or their typos: "brsnd", "braand") names nothing
-_GENERIC_NAMES = ("brand", "brands", "category", "categories", "product", "products", "item", "items")
+# what a question calls the catalog and its parts ("which brand has ...", "brands with the most products", "in our
+# catalog") and how it ranks them ("the least", "lowest"): a category or brand argument made only of these words
+# (or their typos: "brsnd", "braand", "leaast") names nothing
+_GENERIC_NAMES = ("brand", "brands", "category", "categories", "product", "products", "item", "items", "catalog",
+                  "catalogue", *ASCENDING_WORDS, *DESCENDING_WORDS)
 
 
 def _generic_name(value: str) -> bool:
@@ -300,8 +302,8 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     """``catalog_stats`` / ``search_products`` arguments with category and brand as the catalog names them, plus
     what changed.
 
-    A category or stats brand made only of the words a question uses for the catalog's parts ("products", "brsnd"
-    for "brand") is dropped unless a category level or brand has that very name (the filter would otherwise match
+    A category or stats brand made only of the words a question uses for the catalog, its parts or a ranking
+    ("products", "catalog", "brsnd" for "brand", "leaast") is dropped unless a category level or brand has that very name (the filter would otherwise match
     any path containing the word: "products" in "OfficeProducts"). A stats brand that is a piece or a typo of the
     catalog brand the question names becomes that brand ("Tron" -> "pTron"). A category the tools' filter already
     matches is left as written (a broad "pens" means every kind of pen). Otherwise the catalog name it is a typo or

@@ -371,6 +371,11 @@ def test_words_for_the_catalog_itself_are_not_names(vocab):
     assert fixed == {"metric": "count"}
     fixed, _ = resolve_names("catalog_stats", {"metric": "count", "group_by": "brand", "brand": "Products"}, vocab)
     assert fixed == {"metric": "count", "group_by": "brand"}
+    # nor the question's words for the whole catalog or a ranking ("in our catalog", "the leaast")
+    for stray in ("catalog", "leaast", "Lowest"):
+        fixed, _ = resolve_names("catalog_stats", {"metric": "avg_discount", "group_by": "brand", "category": stray},
+                                 vocab)
+        assert fixed == {"metric": "avg_discount", "group_by": "brand"}, stray
     # a name with any other word, or one the catalog really has, stays
     kept = {"metric": "count", "category": "party speakers"}
     assert resolve_names("catalog_stats", kept, vocab) == (kept, [])
