@@ -28,6 +28,8 @@ ever puts a number in a call that the question does not state:
 * **Search text** (:func:`check_query`, :func:`check_query_span`, :func:`check_query_phrase`): a query that drops
   the brand the question names, covers only part of the product phrase it copies ("AGARO oven" of "AGARO oven
   toaster grills"), or has no word of the question at all ("battery" for "show usb cable within Rs. 300").
+* **Missing search text** (:func:`fill_missing_query`): a search call without its query gets the question's
+  product phrase.
 * **Invalid or invented values** (:func:`vet_arguments`, :func:`salvage_arguments`): an optional argument that
   breaks the tool's contract is dropped (a misspelt choice corrected), an optional filter whose number the
   question never states is dropped; a required one of either kind sends the call to the rules (``agent.router``).
@@ -389,6 +391,9 @@ def vet_arguments(name: str, arguments: dict[str, Any], question: str,
     number (``max_price`` 5000 where the question names no price, 4800 where it says "48K") is dropped, the rest
     of the call kept. The checks of :func:`repair_arguments` run before (they only ever put stated numbers in
     place) and again after a drop (a stated bound fills the gap: "48K" -> 48000)."""
+    arguments, filled = fill_missing_query(name, arguments, question, vocab)
+    if filled:
+        log.info("model tool arguments repaired: %s", filled)
     try:
         validate_args(name, arguments)
     except ValidationError as exc:
@@ -549,6 +554,15 @@ def check_query_phrase(arguments: dict[str, Any], question: str,
     said = frozenset(w.lower() for w in _QUERY_WORD.findall(question))
     if any(typo_of(w.lower(), said, min_len=0, cutoff=PHRASE_WORD_CUTOFF) for w in _QUERY_WORD.findall(query)):
         return arguments, []
+    phrase = search_phrase(question, vocab)
+    if phrase is None:
+        return arguments, []  # no product words left ("best rated q 700" -> "q 700"): the model's query stays
+    return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (no word of the question)"]
+
+
+def search_phrase(question: str, vocab: CatalogVocabulary | None = None) -> str | None:
+    """The question's product phrase (:func:`agent.stated.product_phrase`) less any request or small words at its
+    ends ("Tell me about the ..."), or None unless three letters or digits, two of them letters, are left."""
     phrase = product_phrase(question, vocab.category_names if vocab is not None else None) or ""
     tokens = phrase.split()
     while tokens and _opens_request(tokens[0].strip(_EDGE_PUNCT).lower()):  # "Tell me about the ..."
@@ -557,8 +571,22 @@ def check_query_phrase(arguments: dict[str, Any], question: str,
         tokens.pop()
     phrase = " ".join(tokens)
     if sum(ch.isalnum() for ch in phrase) < 3 or sum(ch.isalpha() for ch in phrase) < 2:
-        return arguments, []  # no product words left ("best rated q 700" -> "q 700"): the model's query stays
-    return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (no word of the question)"]
+        return None
+    return phrase
+
+
+def fill_missing_query(name: str, arguments: dict[str, Any], question: str,
+                       vocab: CatalogVocabulary | None = None) -> tuple[dict[str, Any], list[str]]:
+    """A search call without its required ``query`` ("6 most expensive Karbonn standard televisions" sent as
+    ``{"top_k": 6, "sort_by": "price_high"}``) gets the question's product phrase (:func:`search_phrase`), so the
+    rest of the call is kept; without a phrase it stays invalid and goes to the rules."""
+    query = arguments.get("query")
+    if name != "search_products" or (isinstance(query, str) and query.strip()):
+        return arguments, []
+    phrase = search_phrase(question, vocab)
+    if phrase is None:
+        return arguments, []
+    return {**arguments, "query": phrase}, [f"added query={phrase!r} (the call had none)"]
 
 
 _KIND_STOP = _SPAN_STOP | _PRICE_TALK | frozenset(

@@ -160,7 +160,12 @@ def test_vet_drops_invented_optional_filters_and_rejects_invented_required_numbe
     assert vet_arguments("predict_discount", args, "kettle at ₹1,299 rated 4.1 with 500 ratings")[1] == \
         "ungrounded_tool_args"
     # a required argument missing or invalid: the call goes to the rules
-    assert vet_arguments("search_products", {"top_k": 3}, "show 3 kettles")[1] == "invalid_tool_call"
+    assert vet_arguments("search_products", {"top_k": 3}, "show 3 please")[1] == "invalid_tool_call"
+    # ... except a search query the question's product phrase can give: the rest of the call is kept
+    sent, reason = vet_arguments("search_products", {"top_k": 6, "sort_by": "price_high"},
+                                 "list 6 most expensive Karbonn standard televisions", vocab)
+    assert reason is None and sent == {"top_k": 6, "sort_by": "price_high", "query": "Karbonn standard televisions"}
+    assert vet_arguments("search_products", {"query": " ", "top_k": 3}, "show 3 kettles")[0]["query"] == "kettles"
     assert vet_arguments("catalog_stats", {"metric": "popularity"}, "most popular brand")[1] == "invalid_tool_call"
 
 
