@@ -16,11 +16,11 @@ ever puts a number in a call that the question does not state:
   as worded ("cheapest", "by rating"; one no word asks for is dropped); stats groups "lowest / least ..."
   ascending, "highest / most ..." descending, grouped "by brand / per category / which brabd / top 5 categories"
   as worded.
-* **Catalog names** (:func:`resolve_names`, :func:`check_category`): a category or brand the catalog does not
-  have under that name, a typo ("GellInkRollerballPens"), a piece of the brand the question names ("Tron" for
-  "pTron"), a category sent as a brand or the other way round, a "category" that is only a word for the
-  catalog, its parts or a ranking ("products", "catalog", "brsnd" of "which brsnd ...", "leaast"), a search category that names nothing in the
-  catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
+* **Catalog names** (:func:`resolve_names`, :func:`check_category`): a category or brand the catalog does not have
+  under that name, a typo ("GellInkRollerballPens"), a piece of the brand the question names ("Tron" for "pTron"), a
+  category sent as a brand or the other way round, a "category" that is only a word for the catalog, its parts or a
+  ranking ("products", "catalog", "brsnd" of "which brsnd ...", "leaast"), a search category that names nothing in
+  the catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
 * **Product kind** (:func:`check_kind`, :func:`check_kind_words`): the discount tools' ``category`` without
   carried-over price words ("Case mrp"), and as the question words it: the question's phrase most like the model's
   kind when it wrote another ("skippers" for "skipping ropes", a typo "corrected"), the whole phrase when it copied
@@ -305,14 +305,14 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     what changed.
 
     A category or stats brand made only of the words a question uses for the catalog, its parts or a ranking
-    ("products", "catalog", "brsnd" for "brand", "leaast") is dropped unless a category level or brand has that very name (the filter would otherwise match
-    any path containing the word: "products" in "OfficeProducts"). A stats brand that is a piece or a typo of the
-    catalog brand the question names becomes that brand ("Tron" -> "pTron"). A category the tools' filter already
-    matches is left as written (a broad "pens" means every kind of pen). Otherwise the catalog name it is a typo or
-    plural of replaces it, written as the model wrote it (the spoken form when it used spaces); a brand that is
-    really a category moves to ``category`` and the other way round; a search category that names nothing in the
-    catalog is dropped (it could only empty the results; the query still carries its words). Without a catalog
-    vocabulary nothing changes.
+    ("products", "catalog", "brsnd" for "brand", "leaast") is dropped unless a category level or brand has that very
+    name (the filter would otherwise match any path containing the word: "products" in "OfficeProducts"). A stats
+    brand that is a piece or a typo of the catalog brand the question names becomes that brand ("Tron" -> "pTron").
+    A category the tools' filter already matches is left as written (a broad "pens" means every kind of pen).
+    Otherwise the catalog name it is a typo or plural of replaces it, written as the model wrote it (the spoken form
+    when it used spaces); a brand that is really a category moves to ``category`` and the other way round; a search
+    category that names nothing in the catalog is dropped (it could only empty the results; the query still carries
+    its words). Without a catalog vocabulary nothing changes.
     """
     if name not in ("catalog_stats", "search_products") or not vocab.category_paths:
         return arguments, []
@@ -389,8 +389,9 @@ def vet_arguments(name: str, arguments: dict[str, Any], question: str,
     required number the question never states (``ungrounded_tool_args``). An invalid optional argument is dropped
     or, for a misspelt choice, corrected (:func:`salvage_arguments`). An optional filter with an invented
     number (``max_price`` 5000 where the question names no price, 4800 where it says "48K") is dropped, the rest
-    of the call kept. The checks of :func:`repair_arguments` run before (they only ever put stated numbers in
-    place) and again after a drop (a stated bound fills the gap: "48K" -> 48000)."""
+    of the call kept. A search call without a query gets the question's product phrase first
+    (:func:`fill_missing_query`). The checks of :func:`repair_arguments` run before (they only ever put stated
+    numbers in place) and again after a drop (a stated bound fills the gap: "48K" -> 48000)."""
     arguments, filled = fill_missing_query(name, arguments, question, vocab)
     if filled:
         log.info("model tool arguments repaired: %s", filled)
