@@ -293,6 +293,10 @@ _GENERIC_NAMES = ("brand", "brands", "category", "categories", "product", "produ
                   "catalogue", *ASCENDING_WORDS, *DESCENDING_WORDS)
 
 
+# ... and the nouns a question puts after a name ("Abriix 8 products", "party speakers items"): left off a value
+_TRAILING_NOUNS = frozenset({"product", "products", "item", "items", "brand", "brands"})
+
+
 def _generic_name(value: str) -> bool:
     """True for a filter value made only of :data:`_GENERIC_NAMES` words or their typos ("products", "brsnd")."""
     words = re.findall(r"[a-z]+", value.lower())
@@ -305,14 +309,15 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     what changed.
 
     A category or stats brand made only of the words a question uses for the catalog, its parts or a ranking
-    ("products", "catalog", "brsnd" for "brand", "leaast") is dropped unless a category level or brand has that very
-    name (the filter would otherwise match any path containing the word: "products" in "OfficeProducts"). A stats
-    brand that is a piece or a typo of the catalog brand the question names becomes that brand ("Tron" -> "pTron").
-    A category the tools' filter already matches is left as written (a broad "pens" means every kind of pen).
-    Otherwise the catalog name it is a typo or plural of replaces it, written as the model wrote it (the spoken form
-    when it used spaces); a brand that is really a category moves to ``category`` and the other way round; a search
-    category that names nothing in the catalog is dropped (it could only empty the results; the query still carries
-    its words). Without a catalog vocabulary nothing changes.
+    ("products", "catalog", "brsnd" for "brand", "leaast") is dropped, and one that ends in such a noun loses it
+    ("Abriix 8 products" -> "Abriix 8"), unless a category level or brand has that very name (the filter would
+    otherwise match any path containing the word: "products" in "OfficeProducts"). A stats brand that is a piece or
+    a typo of the catalog brand the question names becomes that brand ("Tron" -> "pTron"). A category the tools'
+    filter already matches is left as written (a broad "pens" means every kind of pen). Otherwise the catalog name
+    it is a typo or plural of replaces it, written as the model wrote it (the spoken form when it used spaces); a
+    brand that is really a category moves to ``category`` and the other way round; a search category that names
+    nothing in the catalog is dropped (it could only empty the results; the query still carries its words). Without
+    a catalog vocabulary nothing changes.
     """
     if name not in ("catalog_stats", "search_products") or not vocab.category_paths:
         return arguments, []
@@ -320,10 +325,17 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     changes: list[str] = []
     for key in ("category", "brand") if name == "catalog_stats" else ("category",):
         value = out.get(key)
-        if isinstance(value, str) and _generic_name(value) and not (  # a level or brand of that very name stays
-                vocab.category_names.resolve(value, fuzzy=False) or vocab.brand_names.resolve(value, fuzzy=False)):
+        if not isinstance(value, str) or vocab.category_names.resolve(value, fuzzy=False) \
+                or vocab.brand_names.resolve(value, fuzzy=False):
+            continue  # a level or brand of that very name stays ("office products" for OfficeProducts)
+        if _generic_name(value):
             del out[key]
             changes.append(f"dropped {key} {value!r} (a word for the catalog itself, not a name)")
+            continue
+        words = value.split()
+        if len(words) > 1 and words[-1].lower() in _TRAILING_NOUNS:  # "party speakers products", "Abriix 8 products"
+            out[key] = " ".join(words[:-1])
+            changes.append(f"{key} {value!r} -> {out[key]!r}")
     brand = out.get("brand") if name == "catalog_stats" else None
     if isinstance(brand, str) and brand.strip() and not vocab.brand_names.resolve(brand, fuzzy=False):
         named = _question_brand(brand, question, vocab)

@@ -381,6 +381,10 @@ def test_words_for_the_catalog_itself_are_not_names(vocab):
         fixed, _ = resolve_names("catalog_stats", {"metric": "avg_discount", "group_by": "brand", "category": stray},
                                  vocab)
         assert fixed == {"metric": "avg_discount", "group_by": "brand"}, stray
+    # a name followed by such a noun loses the noun
+    fixed, _ = resolve_names("catalog_stats", {"metric": "count", "group_by": "brand",
+                                               "category": "party speakers products"}, vocab)
+    assert fixed["category"] == "party speakers"
     # a name with any other word, or one the catalog really has, stays
     kept = {"metric": "count", "category": "party speakers"}
     assert resolve_names("catalog_stats", kept, vocab) == (kept, [])
