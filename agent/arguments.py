@@ -286,15 +286,13 @@ def check_category(name: str, arguments: dict[str, Any], question: str,
     return {**arguments, "category": category}, [f"added category={category!r} (the question names it)"]
 
 
+# the nouns a question puts after a name ("Abriix 8 products", "party speakers items"): left off a value
+_TRAILING_NOUNS = frozenset({"product", "products", "item", "items", "brand", "brands"})
 # what a question calls the catalog and its parts ("which brand has ...", "brands with the most products", "in our
 # catalog") and how it ranks them ("the least", "lowest"): a category or brand argument made only of these words
 # (or their typos: "brsnd", "braand", "leaast") names nothing
-_GENERIC_NAMES = ("brand", "brands", "category", "categories", "product", "products", "item", "items", "catalog",
-                  "catalogue", *ASCENDING_WORDS, *DESCENDING_WORDS)
-
-
-# ... and the nouns a question puts after a name ("Abriix 8 products", "party speakers items"): left off a value
-_TRAILING_NOUNS = frozenset({"product", "products", "item", "items", "brand", "brands"})
+_GENERIC_NAMES = (*sorted(_TRAILING_NOUNS), "category", "categories", "catalog", "catalogue", *ASCENDING_WORDS,
+                  *DESCENDING_WORDS)
 
 
 def _generic_name(value: str) -> bool:
