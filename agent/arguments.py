@@ -65,7 +65,7 @@ def check_price_bounds(arguments: dict[str, Any], question: str) -> tuple[dict[s
     Numbers the model used move to the direction the question gives them; the other end of a stated range
     joins them; a bound written as money ("under ₹500", "within 350/-", "over 2k") that the call lacks is
     added when it is the question's only bound of that direction. A model price that matches no stated bound
-    is left as it is.
+    gives way to the question's one bound of that direction the call does not use, else is left as it is.
     """
     bounds = price_bounds(question)
     have = {k: arguments[k] for k in ("min_price", "max_price") if isinstance(arguments.get(k), (int, float))}
@@ -74,15 +74,27 @@ def check_price_bounds(arguments: dict[str, Any], question: str) -> tuple[dict[s
     out = dict(arguments)
     changes: list[str] = []
     placed: dict[str, float] = {}
+    unmatched: list[str] = []
     for key, value in have.items():
         match = next((b for b in bounds if _close(b.value, value)), None)
         if match is None:
             placed.setdefault(key, value)
+            unmatched.append(key)
             continue
         want = f"{match.direction}_price"
         placed[want] = match.value if want != key else value
         if want != key:
             changes.append(f"{key}={value:g} -> {want}")
+    # a price the question never bounds ("Boat A 350 rs 200 to ₹300" sent as min_price 350) gives way to the
+    # question's one bound of that direction that the call does not use
+    for key in unmatched:
+        value = placed.get(key)
+        if value != have[key]:
+            continue  # a matched bound took the key
+        free = [b for b in bounds if f"{b.direction}_price" == key and not any(_close(b.value, v) for v in placed.values())]
+        if len(free) == 1:
+            placed[key] = free[0].value
+            changes.append(f"{key}={value:g} -> {free[0].value:g} (stated)")
     # one stated range: once the model used one end, the other end belongs to the call too
     ranges = [b for b in bounds if b.in_range]
     if len(ranges) == 2 and len(placed) == 1 and any(_close(b.value, v) for b in ranges for v in placed.values()):
@@ -190,7 +202,8 @@ def check_counts(arguments: dict[str, Any], question: str) -> tuple[dict[str, An
     A number the question attaches to reviews/ratings is a count, one it attaches to "top/show/results" is how
     many results: a model count that is really the result number moves to ``top_k``; a count that matches no
     stated count is replaced by the one count the question states; a count or result number the question states
-    once but the call lacks is added. Nothing changes where the question states several candidates.
+    once but the call lacks is added. Nothing changes where the question states several candidates. A ``top_k``
+    read off a name's digits ("which are the 7SEVEN remote controls" sent with ``top_k`` 7) is dropped.
     """
     counts = sorted({round(c) for c in stated_counts(question)})
     tops = sorted(set(stated_top_k(question)) - set(counts))
@@ -212,7 +225,19 @@ def check_counts(arguments: dict[str, Any], question: str) -> tuple[dict[str, An
     if len(tops) == 1 and top != tops[0] and (top is None or not any(_close(top, c) for c in counts)):
         out["top_k"] = tops[0]
         changes.append(f"top_k={top} -> {tops[0]} (stated)")
+    elif not tops and isinstance(top, int) and _only_inside_names(top, question):
+        del out["top_k"]
+        changes.append(f"dropped top_k={top} (a name's digits)")
     return (out, changes) if changes else (arguments, [])
+
+
+def _only_inside_names(number: int, question: str) -> bool:
+    """Whether the question writes ``number`` only inside a word ("7SEVEN", "5G", "A350"), never on its own or
+    after "top" ("top5")."""
+    found = list(re.finditer(rf"(?<![\d.,]){number}(?![\d.,])", question))
+    return bool(found) and all(
+        (m.start() and question[m.start() - 1].isalpha() and not question[:m.start()].lower().endswith("top"))
+        or (m.end() < len(question) and question[m.end()].isalpha()) for m in found)
 
 
 def check_rating_count(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
@@ -242,6 +267,35 @@ def check_order(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any
     if have == want:
         return arguments, []
     return {**arguments, "order": want}, [f"order {have} -> {want} (as worded)"]
+
+
+# the words that name each average a stats call can take (read through typos: "best rared", "avrage prce")
+_METRIC_WORDS = {
+    "avg_price": ("price", "prices", "priced", "pricing", "pricey", "priciest", "cost", "costs", "costly", "costliest",
+                  "expensive", "cheap", "cheaper", "cheapest", "affordable", "rupees", "₹"),
+    "avg_rating": ("rating", "ratings", "rated", "stars", "star"),
+    "avg_discount": ("discount", "discounts", "discounted", "markdown", "markdowns", "off", "deal", "deals", "savings"),
+}
+
+
+def _metric_words(question: str) -> set[str]:
+    words = re.findall(r"[a-z]+|₹", question.lower())
+    return {metric for metric, names in _METRIC_WORDS.items()
+            if any(typo_of(w, names, min_len=5, cutoff=0.8) for w in words)}
+
+
+def check_metric(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """``catalog_stats`` averaging what the question names: an average of price, rating or discount that the
+    question has no word for ("best rared categories" sent as ``avg_price``) becomes the one of the three it
+    does name; where it names none or several, or the call counts or totals, unchanged."""
+    have = arguments.get("metric")
+    if have not in _METRIC_WORDS:
+        return arguments, []
+    named = _metric_words(question)
+    if have in named or len(named) != 1:
+        return arguments, []
+    want = named.pop()
+    return {**arguments, "metric": want}, [f"metric {have} -> {want} (as worded)"]
 
 
 def check_group(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
@@ -475,7 +529,8 @@ def check_query(arguments: dict[str, Any], question: str, vocab: CatalogVocabula
 
 _SPAN_STOP = _PHRASE_STOP | frozenset(
     "sorted ordered cheapest priciest costliest most best highest lowest biggest show just only top the a an on to "
-    "which who at near like i me my we our you is are do does can will should of rating ratings reviews".split())
+    "which who at near like i me my we our you is are do does can will should of rating ratings reviews rs inr rupees"
+    .split())
 _UNIT_AFTER = re.compile(r"^(?:k|stars?|★|ratings?|reviews?|reviewers|votes|rs\.?|rupees|inr|/-|lakhs?|thousand|%)$",
                          re.I)
 _TOKEN_RE = re.compile(r"\S+")
@@ -510,15 +565,20 @@ def check_query_span(arguments: dict[str, Any], question: str) -> tuple[dict[str
     forward ("AGARO oven" from "AGARO oven toaster grills in the Home&Kitchen category", "boAt" from "boAt on-ear at
     most Rs. 1,300") up to a filter or small word, punctuation, a price, or a number with a unit (at most
     ``MAX_SPAN_WORDS`` words), and back ("electric krttle" from "suggest budget iBELLL electric krttle") over words
-    that do not open the request (at most ``MAX_LEAD_WORDS``). A query not copied word for word is left alone."""
+    that do not open the request (at most ``MAX_LEAD_WORDS``). A copy that skips a word or two of the phrase gets
+    them back ("Tukzre Foldable" from "Tukzre Fuly Foldable", :func:`_gapped_copies`); a query not copied in order
+    is left alone."""
     query = arguments.get("query")
     if not isinstance(query, str) or not query.strip():
         return arguments, []
     raw, words, want, starts = _copies(question, query)
-    n = len(want)
-    if len(starts) != 1:
+    core = query.strip()
+    spans = [(i, i + len(want)) for i in starts] or _gapped_copies(words, want)
+    if len(spans) != 1:
         return arguments, []  # not copied, or copied twice
-    start, end = starts[0], starts[0] + n
+    start, end = spans[0]
+    if not starts:  # the words the copy skipped go back in
+        core = " ".join(t.strip(_EDGE_PUNCT) for t in raw[start:end])
     after: list[str] = []
     if raw[end - 1].rstrip(_EDGE_PUNCT) == raw[end - 1]:  # the copy does not end at punctuation
         for i in range(end, min(len(raw), end + MAX_SPAN_WORDS)):
@@ -539,13 +599,81 @@ def check_query_span(arguments: dict[str, Any], question: str) -> tuple[dict[str
         if not word or token.rstrip(_EDGE_PUNCT) != token or re.search(r"\d|[₹★]", token) or _opens_request(word):
             break
         before.insert(0, token.strip(_EDGE_PUNCT))
-    if not after and not before:
+    if not after and not before and core == query.strip():
         return arguments, []
-    phrase = " ".join([*before, query.strip(), *after])
+    phrase = " ".join([*before, core, *after])
     return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (the whole phrase)"]
 
 
+MAX_SKIPPED_WORDS = 2
+
+
+def _gapped_copies(words: list[str], want: list[str]) -> list[tuple[int, int]]:
+    """Where the question holds ``want``'s words in order with up to ``MAX_SKIPPED_WORDS`` product words left out
+    between them ("Tukzre Foldable" in "Tukzre Fuly Foldable"; not over a filter or small word: "cable for
+    phone"), as (start, end) token spans."""
+    if len(want) < 2:
+        return []
+    spans = []
+    for start in (i for i, w in enumerate(words) if w == want[0]):
+        i, skipped = start + 1, 0
+        for w in want[1:]:
+            while i < len(words) and words[i] != w and skipped < MAX_SKIPPED_WORDS and words[i] \
+                    and words[i] not in _SPAN_STOP and not re.search(r"\d", words[i]):
+                i, skipped = i + 1, skipped + 1
+            if i >= len(words) or words[i] != w:
+                break
+            i += 1
+        else:
+            if skipped:
+                spans.append((start, i))
+    return spans
+
+
 PHRASE_WORD_CUTOFF = 0.8  # difflib ratio at which a query word is a question word written another way ("fab", "fabs")
+GARBLED_WORD_CUTOFF = 0.6  # ... and at which a query word no question word spells is that word garbled ("surgurp")
+
+
+def check_query_words(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """A search ``query`` that copies the question's product phrase but garbles a word of it ("surgurp protectors"
+    for "cheap surge protectors", "Saiam Stelin Stele" for "Saiam Sttainless Stele") gets the question's word
+    back: a query word no question word spells (difflib ratio < ``PHRASE_WORD_CUTOFF``) that stands where the
+    question has a word at least ``GARBLED_WORD_CUTOFF`` alike, next to a word the query copies. A query that
+    copies no word is :func:`check_query_phrase`'s."""
+    query = arguments.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return arguments, []
+    raw = [t.strip(_EDGE_PUNCT) for t in _TOKEN_RE.findall(question)]
+    said = [t.lower() for t in raw]
+    tokens = query.split()
+    want = [t.strip(_EDGE_PUNCT).lower() for t in tokens]
+    out = list(tokens)
+    blocks = difflib.SequenceMatcher(None, want, said, autojunk=False).get_opcodes()
+    if not any(tag == "equal" for tag, *_ in blocks):
+        return arguments, []
+    for n, (tag, q0, q1, s0, s1) in enumerate(blocks):
+        if tag != "replace":
+            continue
+        before = n > 0 and blocks[n - 1][0] == "equal"
+        after = n + 1 < len(blocks) and blocks[n + 1][0] == "equal"
+        width = min(q1 - q0, s1 - s0)
+        if before and (after or q1 - q0 <= s1 - s0):  # aligned from the start of the block
+            pairs = list(zip(range(q0, q0 + width), range(s0, s0 + width)))
+        elif after:                                    # aligned from its end
+            pairs = list(zip(range(q1 - width, q1), range(s1 - width, s1)))
+        else:
+            continue
+        for qi, si in pairs:
+            word, theirs = want[qi], said[si]
+            if not theirs or theirs in _SPAN_STOP or typo_of(word, frozenset(said), min_len=0, cutoff=PHRASE_WORD_CUTOFF):
+                continue
+            if difflib.SequenceMatcher(None, word, theirs).ratio() >= GARBLED_WORD_CUTOFF:
+                out[qi] = raw[si]
+    fixed = " ".join(out)
+    if fixed == query:
+        return arguments, []
+    return {**arguments, "query": fixed}, [f"query {query!r} -> {fixed!r} (the question's words)"]
+
 _QUERY_WORD = re.compile(r"[^\W_]+")
 
 
@@ -677,6 +805,8 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
             arguments, fixed = check_query(arguments, question, vocab)
             changes += fixed
     if name == "search_products":
+        arguments, fixed = check_query_words(arguments, question)
+        changes += fixed
         arguments, fixed = check_query_span(arguments, question)
         changes += fixed
         arguments, fixed = check_query_phrase(arguments, question, vocab)
@@ -689,6 +819,6 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
 # the checks that read only the question, per tool (the catalog checks follow them in repair_arguments)
 _QUESTION_CHECKS = {
     "search_products": (check_number_kinds, check_price_bounds, check_counts, check_rating, check_sort),
-    "catalog_stats": (check_group, check_order),
+    "catalog_stats": (check_metric, check_group, check_order),
     "predict_discount": (check_kind, check_kind_words, check_rating_count, check_rating),
     "explain_discount": (check_kind, check_kind_words, check_rating_count, check_rating)}

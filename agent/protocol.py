@@ -27,6 +27,7 @@ from typing import Any
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
 _TOOL_CALL_RE = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.S)
+_BARE_VALUE_RE = re.compile(r"(:\s*)(\d[\d.,]*\s*[A-Za-z]+)(?=\s*[,}])")  # a JSON value such as 8K, unquoted
 _NUMBER_RE = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{2,3})+|\d+)(?:\.\d+)?(?![\w])")
 
 
@@ -48,7 +49,8 @@ def format_tool_call(name: str, arguments: dict[str, Any]) -> str:
 
 def parse_tool_call(text: str) -> ToolCall | None:
     """Return the tool call in ``text``; None when the text is a final answer. Raises ToolCallParseError when a
-    ``<tool_call>`` is present but malformed (bad JSON, missing name, non-object arguments)."""
+    ``<tool_call>`` is present but malformed (bad JSON, missing name, non-object arguments); a value copied bare from
+    the question (``"top_k": 8K``) is read as the string it is."""
     if TOOL_CALL_OPEN not in text:
         return None
     match = _TOOL_CALL_RE.search(text)
@@ -57,7 +59,15 @@ def parse_tool_call(text: str) -> ToolCall | None:
     try:
         payload = json.loads(match.group(1))
     except json.JSONDecodeError as exc:
-        raise ToolCallParseError(f"tool call JSON is invalid: {exc.msg}") from exc
+        # a value copied bare from the question ("top_k": 8K, "query": 5G): read as the string it is, which the
+        # tool's contract then judges; any other broken JSON stays an error
+        quoted = _BARE_VALUE_RE.sub(r'\1"\2"', match.group(1))
+        try:
+            payload = json.loads(quoted) if quoted != match.group(1) else None
+        except json.JSONDecodeError:
+            payload = None
+        if payload is None:
+            raise ToolCallParseError(f"tool call JSON is invalid: {exc.msg}") from exc
     name = payload.get("name") if isinstance(payload, dict) else None
     args = payload.get("arguments", {}) if isinstance(payload, dict) else None
     if not isinstance(name, str) or not name:

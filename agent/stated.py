@@ -201,14 +201,29 @@ _SORT_VOCABULARY = ("biggest", "highest", "largest", "deepest", "steepest", "gre
                     "ordered")
 
 
+# short sort words, read through two letters swapped only ("bets deal", "tpo rated")
+_SHORT_SORT_WORDS = ("best", "top", "deal", "deals", "cheap")
+
+
+def _swapped(word: str, words: tuple[str, ...]) -> str | None:
+    """The word of ``words`` that ``word`` is with two neighbouring letters swapped ("bets" -> "best"), or None."""
+    for i in range(len(word) - 1):
+        fixed = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        if fixed != word and fixed in words:
+            return fixed
+    return None
+
+
 def _spelled(question: str) -> str:
-    """The question with typos of sort-phrase words written right (words of 5+ letters, 82 % alike)."""
+    """The question with typos of sort-phrase words written right (words of 5+ letters, 82 % alike; shorter ones
+    with two letters swapped)."""
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
         # comparatives are bounds, not orders: "cheaper than" is not "cheapest", "costlier than" not "costliest"
-        if word.lower() in _SORT_VOCABULARY or word.lower().endswith("er"):
+        if word.lower() in _SORT_VOCABULARY or word.lower() in _SHORT_SORT_WORDS or word.lower().endswith("er"):
             return word
-        return typo_of(word.lower(), _SORT_VOCABULARY, min_len=5, cutoff=0.82) or word
+        return (typo_of(word.lower(), _SORT_VOCABULARY, min_len=5, cutoff=0.82) or _swapped(word.lower(), _SHORT_SORT_WORDS)
+                or word)
     return re.sub(r"[A-Za-z]+", fix, question)
 
 

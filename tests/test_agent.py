@@ -13,7 +13,7 @@ from agent import answers
 from agent.fakes import FormulaDiscount, KeywordSearch, ScriptedChatModel
 from agent.graph import AgentSettings, build_agent
 from agent.memory import InProcessMemory, Turn
-from agent.protocol import format_tool_call, ungrounded_numbers
+from agent.protocol import ToolCallParseError, format_tool_call, parse_tool_call, ungrounded_numbers
 from agent.tools import TOOL_FUNCTIONS, build_tools
 from core.errors import ModelUnavailableError, ValidationError
 from data.catalog import catalog_from_frame, read_raw_csv
@@ -504,3 +504,12 @@ def test_model_answers_from_the_top_results_while_sources_keep_all(tools):
     assert [line.split(".")[0] for line in shown] == ["1", "2", "3"]
     out = make_agent(tools, model({q: call}, answer), agent_answer_results=0).answer(q)  # 0 = show all
     assert len([line for line in seen[1].split("\n") if line[:1].isdigit()]) == 5
+
+
+def test_a_bare_value_copied_from_the_question_is_read_as_a_string():
+    call = parse_tool_call('<tool_call>{"name": "search_products", "arguments": {"top_k": 8K, "query": "Bestor 8K", '
+                           '"top_k": 6}}</tool_call>')
+    assert call.arguments == {"top_k": 6, "query": "Bestor 8K"}  # JSON's last key wins, as for any duplicate
+    assert parse_tool_call('<tool_call>{"name": "x", "arguments": {"a": 5G}}</tool_call>').arguments == {"a": "5G"}
+    with pytest.raises(ToolCallParseError):  # other broken JSON is still an error
+        parse_tool_call('<tool_call>{"name": "x", "arguments": {"a": [}}</tool_call>')

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_kind_words,
-                             check_number_kinds,
+                             check_metric, check_number_kinds,
                              check_order, check_price_bounds, check_query, check_query_phrase, check_query_span,
+                             check_query_words,
                              check_rating, check_sort,
                              check_rating_count, resolve_names, salvage_arguments,
                              vet_arguments)
@@ -70,6 +71,16 @@ def test_range_is_completed_only_from_a_stated_range():
     assert changes == [] and "min_price" not in fixed
 
 
+def test_a_price_the_question_never_bounds_gives_way_to_its_stated_bound():
+    args = {"query": "Boat A 350", "min_price": 350, "max_price": 300}
+    fixed, changes = check_price_bounds(args, "find me Boat A 350 rs 200 to ₹300 4.3 star or better")
+    assert (fixed["min_price"], fixed["max_price"]) == (200, 300) and changes == ["min_price=350 -> 200 (stated)"]
+    # no stated bound of that direction: the model's number stays (and one bound never serves two ends)
+    assert check_price_bounds({"query": "x", "min_price": 250, "max_price": 900}, "mouse 250 dpi under ₹900")[1] == []
+    fixed, _ = check_price_bounds({"query": "x", "min_price": 12, "max_price": 9000}, "Redmi 12 over 5k under 9000 rs")
+    assert (fixed["min_price"], fixed["max_price"]) == (5000, 9000)
+
+
 def test_numbers_the_question_does_not_bound_are_left_alone():
     args = {"query": "x", "min_price": 250, "max_price": 900}
     assert check_price_bounds(args, "mouse 250 dpi under ₹900") == (args, [])
@@ -113,6 +124,18 @@ def test_counts_and_top_k_go_where_the_question_puts_them():
     # two different counts stated: the model's choice stands
     two = {"query": "w", "min_rating_count": 7}
     assert check_counts(two, "with 100 reviews or 5,000 ratings")[0] == two
+
+
+@pytest.mark.parametrize("question, top_k, kept", [
+    ("which are the 7SEVEN remote controls starting from ₹450?", 7, False),  # a name's digits
+    ("Redmi 5G phones under 20k", 5, False),
+    ("top5 earbuds", 5, True),
+    ("any three phones", 3, True),                                          # no digits: the model's reading stays
+    ("show me phones, 5 of them, 5G", 5, True),                             # also written on its own
+])
+def test_top_k_read_off_a_name_is_dropped(question, top_k, kept):
+    out, changes = check_counts({"query": "x", "top_k": top_k}, question)
+    assert ("top_k" in out) is kept and bool(changes) is not kept
 
 
 def test_rating_count_of_a_discount_question_is_the_stated_one():
@@ -331,10 +354,28 @@ def test_category_the_question_names_is_added(vocab):
     ("Flash Edition", "Do we sll top 4 bot Flash Edition with over 100 ratings", "bot Flash Edition"),
     ("fitness watch", "Fnid highest priced fitness watch", None),              # a typo of "find" opens it
     ("smart tv", "Which are the 12 smart tv", None),
+    ("Boat A 350", "find me Boat A 350 rs 200 to ₹300", None),                  # "rs" starts a price
+    # a copy that skips a word or two of the phrase gets them back, not over a filter or small word
+    ("Tukzre Foldable", "looking for Tukzre Fuly Foldable less than 300 rs, top 8", "Tukzre Fuly Foldable"),
+    ("usb cable", "any usb type c cable under 300", "usb type c cable"),
+    ("cable phone", "usb cable for phone", None),
 ])
 def test_query_runs_to_the_end_of_the_phrase(query, question, fixed):
     out, changes = check_query_span({"query": query}, question)
     assert out["query"] == (fixed or query) and bool(changes) is (fixed is not None)
+
+
+@pytest.mark.parametrize("query, question, fixed", [
+    ("surgurp protectors", "Suggest cheap surge protectors minimum rating 3.0!", "surge protectors"),
+    ("OnePlus wireless earbuds", "OnePlus wired earbuds under 2k", "OnePlus wired earbuds"),
+    ("OnePlus smart tv", "OnePlus smrat tv under 20k", None),       # a typo the model wrote right: kept
+    ("smart televisions", "OnePus smrat telveisions", None),        # no word copied: not this check's
+    ("boAt earbuds", "show earbuds under 900", None),               # nothing alike where "boAt" stands
+    ("steel bottle", "stainless steel bottle", None),               # a word left out is not a garbled one
+])
+def test_a_garbled_query_word_gets_the_questions_word(query, question, fixed):
+    out, changes = check_query_words({"query": query}, question)
+    assert out == {"query": fixed or query} and bool(changes) is (fixed is not None)
 
 
 @pytest.mark.parametrize("query, question, fixed", [
@@ -353,6 +394,20 @@ def test_query_runs_to_the_end_of_the_phrase(query, question, fixed):
 def test_query_becomes_the_product_phrase(query, question, fixed):
     out, changes = check_query_phrase({"query": query, "max_price": 300}, question)
     assert out == {"query": fixed or query, "max_price": 300} and bool(changes) is (fixed is not None)
+
+
+@pytest.mark.parametrize("metric, question, fixed", [
+    ("avg_price", "Pls check best rared categories", "avg_rating"),             # through a typo
+    ("avg_rating", "Which category has the highest average discount off MRP?", "avg_discount"),
+    ("avg_rating", "which brand has the highest average price", "avg_price"),
+    ("avg_price", "average discount by brand in cheap phones", None),          # its own word is there
+    ("avg_rating", "average price of star projectors by brand", None),          # two named: unchanged
+    ("count", "best rated brands", None),                                       # not an average
+    ("avg_discount", "which brand has the most products", None),                # none named
+])
+def test_stats_average_is_the_one_the_question_names(metric, question, fixed):
+    out, changes = check_metric({"metric": metric, "group_by": "brand"}, question)
+    assert out == {"metric": fixed or metric, "group_by": "brand"} and bool(changes) is (fixed is not None)
 
 
 def test_stats_grouping_and_brand_as_the_question_names_them(vocab):

@@ -35,6 +35,9 @@ def test_stated_ratings(question, ratings):
     ("mixie priced above Rs 2K", None, False),
     ("Do we sell deepset discoynt electric grinders", "discount", True),  # typos of sort words
     ("need hihgly rated wall adapter", "rating", True),
+    ("Pls show top 12 bets deal smart televisions", "discount", True),  # short words: two letters swapped
+    ("tpo rated earbuds", "rating", True),
+    ("pot holders under 300", None, False),
     ("lint shavers cheaper than 500 rupees", None, False),  # a comparative is a bound, not an order
     ("power banks costlier than 2k", None, False),
     ("Which wall chargers cost the least?", "price_low", True),
