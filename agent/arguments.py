@@ -657,9 +657,9 @@ def check_query_words(arguments: dict[str, Any], question: str) -> tuple[dict[st
         before = n > 0 and blocks[n - 1][0] == "equal"
         after = n + 1 < len(blocks) and blocks[n + 1][0] == "equal"
         width = min(q1 - q0, s1 - s0)
-        if before and (after or q1 - q0 <= s1 - s0):  # aligned from the start of the block
+        if before:   # aligned from the copied word before the block
             pairs = list(zip(range(q0, q0 + width), range(s0, s0 + width)))
-        elif after:                                    # aligned from its end
+        elif after:  # ... or from the one after it
             pairs = list(zip(range(q1 - width, q1), range(s1 - width, s1)))
         else:
             continue

@@ -368,6 +368,7 @@ def test_query_runs_to_the_end_of_the_phrase(query, question, fixed):
 @pytest.mark.parametrize("query, question, fixed", [
     ("surgurp protectors", "Suggest cheap surge protectors minimum rating 3.0!", "surge protectors"),
     ("OnePlus wireless earbuds", "OnePlus wired earbuds under 2k", "OnePlus wired earbuds"),
+    ("Philips tremor kit", "show Philips trimmer", "Philips trimmer kit"),  # aligned from the copied word before
     ("OnePlus smart tv", "OnePlus smrat tv under 20k", None),       # a typo the model wrote right: kept
     ("smart televisions", "OnePus smrat telveisions", None),        # no word copied: not this check's
     ("boAt earbuds", "show earbuds under 900", None),               # nothing alike where "boAt" stands
