@@ -631,49 +631,6 @@ def _gapped_copies(words: list[str], want: list[str]) -> list[tuple[int, int]]:
 
 
 PHRASE_WORD_CUTOFF = 0.8  # difflib ratio at which a query word is a question word written another way ("fab", "fabs")
-GARBLED_WORD_CUTOFF = 0.6  # ... and at which a query word no question word spells is that word garbled ("surgurp")
-
-
-def check_query_words(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
-    """A search ``query`` that copies the question's product phrase but garbles a word of it ("surgurp protectors"
-    for "cheap surge protectors", "Saiam Stelin Stele" for "Saiam Sttainless Stele") gets the question's word
-    back: a query word no question word spells (difflib ratio < ``PHRASE_WORD_CUTOFF``) that stands where the
-    question has a word at least ``GARBLED_WORD_CUTOFF`` alike, next to a word the query copies. A query that
-    copies no word is :func:`check_query_phrase`'s."""
-    query = arguments.get("query")
-    if not isinstance(query, str) or not query.strip():
-        return arguments, []
-    raw = [t.strip(_EDGE_PUNCT) for t in _TOKEN_RE.findall(question)]
-    said = [t.lower() for t in raw]
-    tokens = query.split()
-    want = [t.strip(_EDGE_PUNCT).lower() for t in tokens]
-    out = list(tokens)
-    blocks = difflib.SequenceMatcher(None, want, said, autojunk=False).get_opcodes()
-    if not any(tag == "equal" for tag, *_ in blocks):
-        return arguments, []
-    for n, (tag, q0, q1, s0, s1) in enumerate(blocks):
-        if tag != "replace":
-            continue
-        before = n > 0 and blocks[n - 1][0] == "equal"
-        after = n + 1 < len(blocks) and blocks[n + 1][0] == "equal"
-        width = min(q1 - q0, s1 - s0)
-        if before:   # aligned from the copied word before the block
-            pairs = list(zip(range(q0, q0 + width), range(s0, s0 + width)))
-        elif after:  # ... or from the one after it
-            pairs = list(zip(range(q1 - width, q1), range(s1 - width, s1)))
-        else:
-            continue
-        for qi, si in pairs:
-            word, theirs = want[qi], said[si]
-            if not theirs or theirs in _SPAN_STOP or typo_of(word, frozenset(said), min_len=0, cutoff=PHRASE_WORD_CUTOFF):
-                continue
-            if difflib.SequenceMatcher(None, word, theirs).ratio() >= GARBLED_WORD_CUTOFF:
-                out[qi] = raw[si]
-    fixed = " ".join(out)
-    if fixed == query:
-        return arguments, []
-    return {**arguments, "query": fixed}, [f"query {query!r} -> {fixed!r} (the question's words)"]
-
 _QUERY_WORD = re.compile(r"[^\W_]+")
 
 
@@ -697,6 +654,45 @@ def check_query_phrase(arguments: dict[str, Any], question: str,
     if phrase is None:
         return arguments, []  # no product words left ("best rated q 700" -> "q 700"): the model's query stays
     return {**arguments, "query": phrase}, [f"query {query!r} -> {phrase!r} (no word of the question)"]
+
+
+GARBLED_WORD_CUTOFF = 0.6  # difflib ratio at which a query word no question word spells is one garbled ("surgurp")
+
+
+def check_query_words(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """A search ``query`` that copies the question's product phrase but garbles a word of it ("surgurp protectors"
+    for "cheap surge protectors") gets the question's word back: a query word no question word spells (difflib
+    ratio < ``PHRASE_WORD_CUTOFF``) that stands where the question has a word at least ``GARBLED_WORD_CUTOFF``
+    alike, next to a word the query copies. A query that copies no word is :func:`check_query_phrase`'s."""
+    query = arguments.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return arguments, []
+    raw, said, want, _ = _copies(question, query)
+    blocks = difflib.SequenceMatcher(None, want, said, autojunk=False).get_opcodes()
+    if not any(tag == "equal" for tag, *_ in blocks):
+        return arguments, []
+    spelled = frozenset(said)
+    out = query.split()
+    for n, (tag, q0, q1, s0, s1) in enumerate(blocks):
+        if tag != "replace":
+            continue
+        width = min(q1 - q0, s1 - s0)
+        if n > 0 and blocks[n - 1][0] == "equal":                  # aligned from the copied word before the block
+            pairs = zip(range(q0, q0 + width), range(s0, s0 + width))
+        elif n + 1 < len(blocks) and blocks[n + 1][0] == "equal":  # ... or from the one after it
+            pairs = zip(range(q1 - width, q1), range(s1 - width, s1))
+        else:
+            continue
+        for qi, si in pairs:
+            word, theirs = want[qi], said[si]
+            if not theirs or theirs in _SPAN_STOP or typo_of(word, spelled, min_len=0, cutoff=PHRASE_WORD_CUTOFF):
+                continue
+            if difflib.SequenceMatcher(None, word, theirs).ratio() >= GARBLED_WORD_CUTOFF:
+                out[qi] = raw[si].strip(_EDGE_PUNCT)
+    fixed = " ".join(out)
+    if fixed == query:
+        return arguments, []
+    return {**arguments, "query": fixed}, [f"query {query!r} -> {fixed!r} (the question's words)"]
 
 
 def search_phrase(question: str, vocab: CatalogVocabulary | None = None) -> str | None:

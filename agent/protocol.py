@@ -62,11 +62,11 @@ def parse_tool_call(text: str) -> ToolCall | None:
         # a value copied bare from the question ("top_k": 8K, "query": 5G): read as the string it is, which the
         # tool's contract then judges; any other broken JSON stays an error
         quoted = _BARE_VALUE_RE.sub(r'\1"\2"', match.group(1))
+        if quoted == match.group(1):
+            raise ToolCallParseError(f"tool call JSON is invalid: {exc.msg}") from exc
         try:
-            payload = json.loads(quoted) if quoted != match.group(1) else None
+            payload = json.loads(quoted)
         except json.JSONDecodeError:
-            payload = None
-        if payload is None:
             raise ToolCallParseError(f"tool call JSON is invalid: {exc.msg}") from exc
     name = payload.get("name") if isinstance(payload, dict) else None
     args = payload.get("arguments", {}) if isinstance(payload, dict) else None

@@ -219,11 +219,11 @@ def _spelled(question: str) -> str:
     with two letters swapped)."""
     def fix(m: re.Match[str]) -> str:
         word = m.group(0)
+        low = word.lower()
         # comparatives are bounds, not orders: "cheaper than" is not "cheapest", "costlier than" not "costliest"
-        if word.lower() in _SORT_VOCABULARY or word.lower() in _SHORT_SORT_WORDS or word.lower().endswith("er"):
+        if low in _SORT_VOCABULARY or low in _SHORT_SORT_WORDS or low.endswith("er"):
             return word
-        return (typo_of(word.lower(), _SORT_VOCABULARY, min_len=5, cutoff=0.82) or _swapped(word.lower(), _SHORT_SORT_WORDS)
-                or word)
+        return typo_of(low, _SORT_VOCABULARY, min_len=5, cutoff=0.82) or _swapped(low, _SHORT_SORT_WORDS) or word
     return re.sub(r"[A-Za-z]+", fix, question)
 
 
