@@ -76,6 +76,25 @@ _CHITCHAT = re.compile(
     r"(there|so much|a lot|again|buddy|team|bot)?[\s!.?]*$", re.I)
 
 
+# a message made only of small-talk words, with at least one greeting, thanks, acknowledgement or question about the
+# assistant, is small talk too ("cool, thanks a lot!", "perfect, thank you", "what can you help me with?"); any other
+# word ("ok show me kettles", "good deals?") makes it a catalog question
+_SMALL_TALK_ANCHORS = frozenset(
+    "hi hii hello hey hiya yo namaste morning afternoon evening thanks thank thankyou thanx thx ty ok okay cool great "
+    "perfect awesome nice super wonderful excellent brilliant noted cheers bye goodbye help appreciate appreciated "
+    "who".split())
+_SMALL_TALK_WORDS = _SMALL_TALK_ANCHORS | frozenset(
+    "good night day you u so much a lot again buddy team bot there all for now see later that this it is was that's "
+    "thats it's very really sure fine got me with what can do are how your you're have".split())
+MAX_SMALL_TALK_WORDS = 10
+
+
+def _small_talk(text: str) -> bool:
+    words = re.findall(r"[a-z']+", text.lower())
+    return (0 < len(words) <= MAX_SMALL_TALK_WORDS and not re.search(r"\d", text)
+            and all(w in _SMALL_TALK_WORDS for w in words) and any(w in _SMALL_TALK_ANCHORS for w in words))
+
+
 def classify_request(text: str) -> str | None:
     """Heuristic guard: "injection", "secrets", "harmful", "off_topic", "chitchat" or None (a catalog question).
 
@@ -92,7 +111,7 @@ def classify_request(text: str) -> str | None:
         return "harmful"
     if _OFF_TOPIC.search(text):
         return "off_topic"
-    if _CHITCHAT.match(text):
+    if _CHITCHAT.match(text) or _small_talk(text):
         return "chitchat"
     return None
 

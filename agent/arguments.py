@@ -21,8 +21,9 @@ ever puts a number in a call that the question does not state:
   category sent as a brand or the other way round, a "category" that is only a word for the catalog, its parts or a
   ranking ("products", "catalog", "brsnd" of "which brsnd ...", "leaast"), a search category that names nothing in
   the catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
-* **Product kind** (:func:`check_kind`, :func:`check_kind_words`): the discount tools' ``category`` without
-  carried-over price words ("Case mrp"), and as the question words it: the question's phrase most like the model's
+* **Product kind** (:func:`check_kind`, :func:`check_kind_path`, :func:`check_kind_words`): the discount tools'
+  ``category`` without carried-over price words ("Case mrp"), the whole category path the question writes where
+  the model sent a level of it ("Electronics" of "Electronics|...|Smartphones"), and as the question words it: the question's phrase most like the model's
   kind when it wrote another ("skippers" for "skipping ropes", a typo "corrected"), the whole phrase when it copied
   a piece ("pen" of "pen dirves").
 * **Search text** (:func:`check_query`, :func:`check_query_span`, :func:`check_query_phrase`): a query that drops
@@ -160,6 +161,32 @@ def check_kind(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any]
     if kept == category.strip():
         return arguments, []
     return {**arguments, "category": kept}, [f"category {category!r} -> {kept!r}"]
+
+
+_PATH_RE = re.compile(r"[^\s|]+(?:\|[^\s|]+)+")  # a category path as written: levels joined by "|", no spaces
+
+
+def _levels(path: str) -> list[str]:
+    return [re.sub(r"[^a-z0-9]", "", level.lower()) for level in path.split("|")]
+
+
+def check_kind_path(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
+    """The discount tools' ``category`` as the whole category path the question writes ("predict the discount for
+    Electronics|Mobiles&Accessories|Smartphones&BasicMobiles|Smartphones, MRP ...") where the model sent one level
+    of it or a shorter run of its levels ("Electronics"): every level is a feature of the discount model, so the
+    path is what was asked about. A question with no path or several, or a category that is no run of the path's
+    levels, is left alone."""
+    category = arguments.get("category")
+    if not isinstance(category, str) or not category.strip():
+        return arguments, []
+    paths = {m.group(0).strip(_EDGE_PUNCT) for m in _PATH_RE.finditer(question)}
+    if len(paths) != 1:
+        return arguments, []
+    path = paths.pop()
+    levels, mine = _levels(path), _levels(category)
+    if mine == levels or not any(levels[i:i + len(mine)] == mine for i in range(len(levels) - len(mine) + 1)):
+        return arguments, []
+    return {**arguments, "category": path}, [f"category {category!r} -> {path!r} (the path the question writes)"]
 
 
 def check_rating(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
@@ -816,5 +843,5 @@ def repair_arguments(name: str, arguments: dict[str, Any], question: str,
 _QUESTION_CHECKS = {
     "search_products": (check_number_kinds, check_price_bounds, check_counts, check_rating, check_sort),
     "catalog_stats": (check_metric, check_group, check_order),
-    "predict_discount": (check_kind, check_kind_words, check_rating_count, check_rating),
-    "explain_discount": (check_kind, check_kind_words, check_rating_count, check_rating)}
+    "predict_discount": (check_kind, check_kind_path, check_kind_words, check_rating_count, check_rating),
+    "explain_discount": (check_kind, check_kind_path, check_kind_words, check_rating_count, check_rating)}

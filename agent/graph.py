@@ -32,14 +32,14 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
 from agent import answers
-from agent.arguments import vet_arguments
 from agent.guard import check_input, check_output, sanitize_result
 from agent.memory import ConversationMemory, InProcessMemory, Turn
 from agent.metrics import AgentMetrics
 from agent.prompts import SYSTEM_PROMPT
-from agent.protocol import (TOOL_CALL_CLOSE, ToolCall, ToolCallParseError, format_tool_call,
+from agent.protocol import (TOOL_CALL_CLOSE, ToolCallParseError, format_tool_call,
                             fmt_number, format_tool_response, parse_tool_call, render_tool_result)
-from agent.router import _REVIEW_RE, CatalogVocabulary, resolve_followup, understand, unknown_product_terms
+from agent.router import _REVIEW_RE, CatalogVocabulary, resolve_followup, unknown_product_terms
+from agent.routing import MAX_CHITCHAT_CHARS, decide_route, rules_call, vet_call
 from agent.state import AgentAnswer, AgentState, Step
 from agent.tools import AgentTools, validate_args
 from core.errors import ModelUnavailableError, ValidationError
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 
 SOURCE_FIELDS = ("product_id", "product_name", "score", "discounted_price", "actual_price", "discount_percentage",
                  "rating", "rating_count", "category")
-MAX_CHITCHAT_CHARS = 400
 POLITE_FAILURE = ("Sorry, I couldn't answer that just now. Please try again, or ask about products, discounts or "
                   "catalog statistics.")
 
@@ -79,14 +78,6 @@ class AgentEvent:
 
 class _Timeout(Exception):
     pass
-
-
-def _capped_top_k(name: str, args: dict[str, Any], limit: int) -> dict[str, Any]:
-    """A search call's ``top_k`` capped by the request's (the request's when the call has none or a bad one)."""
-    if name == "search_products":
-        k = args.get("top_k")
-        args["top_k"] = min(k, limit) if isinstance(k, int) and k > 0 else limit
-    return args
 
 
 @dataclass
@@ -213,43 +204,22 @@ class MarketingAgent:
         except Exception as exc:  # noqa: BLE001 - the LLM failing must not fail the request
             log.warning("LLM failed while routing: %s", exc)
             return self._rules_call(state, messages, "llm_error")
-        try:
-            call = parse_tool_call(text)
-        except ToolCallParseError as exc:
-            log.info("model tool call unparseable: %s", exc)
-            return self._rules_call(state, messages, "unparseable_tool_call")
-        if call is None:
-            kind = answers.classify_request(question)
-            is_refusal = any(text.strip().startswith(r[:40]) for r in answers.REFUSALS.values())
-            if is_refusal and kind is None and (self.vocab.match_category(question) or self.vocab.match_brand(question)):
-                # the input guard passed and the question names catalog products: a false refusal
-                return self._rules_call(state, messages, "model_refused_on_topic")
-            if (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS) or is_refusal:
-                return {"messages": messages, "draft": text, "pending_call": None}
-            return self._rules_call(state, messages, "no_tool_call")
-        args, rejected = self._vetted(call, question, state["top_k"])
-        if rejected:
-            return self._rules_call(state, messages, rejected)
-        return {"messages": messages, "pending_call": {"name": call.name, "arguments": args, "origin": "model"}}
-
-    def _vetted(self, call: ToolCall, question: str, top_k: int) -> tuple[dict[str, Any], str | None]:
-        """A model call's arguments as sent (``agent.arguments.vet_arguments``), ``top_k`` capped by the request's
-        before the checks and after them (they may set the number the question asks for)."""
-        args = _capped_top_k(call.name, dict(call.arguments), top_k)
-        args, rejected = vet_arguments(call.name, args, question, self.vocab)
-        return (args if rejected else _capped_top_k(call.name, args, top_k)), rejected
+        decision = decide_route(text, question, self.vocab, state["top_k"])
+        if decision.fallback:
+            log.info("model routing reply not used (%s): %r", decision.fallback, text[:200])
+            return self._rules_call(state, messages, decision.fallback)
+        if decision.call is None:
+            return {"messages": messages, "draft": decision.reply, "pending_call": None}
+        return {"messages": messages, "pending_call": {"name": decision.call.name,
+                                                       "arguments": dict(decision.call.arguments), "origin": "model"}}
 
     def _rules_call(self, state: AgentState, messages: list[dict[str, str]], reason: str) -> dict[str, Any]:
-        if answers.classify_request(state["resolved_question"]) == "chitchat":
-            return {"messages": messages, "pending_call": None, "fallback_reason": reason,
-                    "answer": answers.chitchat_reply(state["resolved_question"]), "done": True}
-        intent = understand(state["resolved_question"], self.vocab, state["top_k"])
-        if intent.missing and intent.call.name in ("predict_discount", "explain_discount"):
-            return {"messages": messages, "pending_call": None, "fallback_reason": reason,
-                    "answer": _missing_fields_message(intent.missing), "done": True}
+        call, answer = rules_call(state["resolved_question"], self.vocab, state["top_k"])
+        if call is None:
+            return {"messages": messages, "pending_call": None, "fallback_reason": reason, "answer": answer,
+                    "done": True}
         return {"messages": messages, "fallback_reason": reason,
-                "pending_call": {"name": intent.call.name, "arguments": dict(intent.call.arguments),
-                                 "origin": "router"}}
+                "pending_call": {"name": call.name, "arguments": dict(call.arguments), "origin": "router"}}
 
     def _after_route(self, state: AgentState) -> str:
         if state.get("pending_call"):
@@ -320,7 +290,7 @@ class MarketingAgent:
         if call is not None:
             if len(state.get("steps", [])) >= self.settings.agent_max_steps:
                 return {"fallback_reason": "step_limit", "draft": ""}
-            args, rejected = self._vetted(call, state["resolved_question"], state["top_k"])
+            args, rejected = vet_call(call, state["resolved_question"], self.vocab, state["top_k"])
             if rejected:
                 return {"fallback_reason": rejected, "draft": ""}
             return {"pending_call": {"name": call.name, "arguments": args, "origin": "model"}, "draft": ""}
@@ -476,14 +446,6 @@ def _to_lc(message: dict[str, str]) -> BaseMessage:
     if role == "assistant":
         return AIMessage(content)
     return HumanMessage(content)
-
-
-def _missing_fields_message(missing: tuple[str, ...]) -> str:
-    labels = {"category": "the category", "actual_price": "the list price (₹)", "rating": "the star rating",
-              "rating_count": "the number of ratings"}
-    wanted = ", ".join(labels.get(f, f) for f in missing)
-    return (f"To estimate a discount I need the category, list price, rating and number of ratings. "
-            f"Please tell me {wanted}.")
 
 
 def _not_in_catalog(terms: list[str]) -> str:

@@ -167,7 +167,7 @@ _EXPLAIN_RE = re.compile(r"\b(why|explain\w*|factors?|drivers?|drive[sn]?|contri
 _PREDICT_RE = re.compile(
     r"\b(predict\w*|estimat\w*|expect\w*|would|should|suggest\w*|recommend\w*|what discount|how much discount|"
     r"likely|forecast\w*|guess)\b", re.I)
-_DISCOUNT_RE = re.compile(r"\b(discount\w*|% off|markdown|price cut)\b", re.I)
+_DISCOUNT_RE = re.compile(r"\b(discount\w*|% off|how much off|markdown|price cut)\b", re.I)
 _STATS_RE = re.compile(
     r"\b(average|avg|mean|how many|number of|count of|total (number|ratings|reviews)|per (category|brand)|"
     r"by (category|brand|price band|price range)|which (categor(y|ies)|brands?|price band)|"

@@ -119,7 +119,7 @@ def price_bounds(question: str) -> list[PriceBound]:
 
 _COUNT_RE = re.compile(rf"{_NUM}\s*(?:{_UNIT})?\s*\+?\s*(?:user |customer |buyer )?(?:ratings|reviews|reviewers|votes|raters)\b",
                        re.I)
-_TOP_K_RE = re.compile(r"\b(?:top|show(?: me)?|list|give me|just|only)\s+(\d{1,2})\b(?![.,]\d|\s*(?:k\b|%|★|\+|stars?\b"
+_TOP_K_RE = re.compile(r"\b(?:top|show(?: me)?|list|give me|just|only|(?:recommend|suggest)(?: me)?)\s+(\d{1,2})\b(?![.,]\d|\s*(?:k\b|%|★|\+|stars?\b"
                        r"|rs\b|rupees|inr\b|/-|lakh|thousand|(?:user |customer )?(?:ratings|reviews|reviewers)))"
                        r"|\b(\d{1,2})\s+(?:results|options|items|products|picks|suggestions)\b"
                        # a number that opens the question or follows "the": "8 fast chargers ...", "which are the 3 pens"
@@ -132,9 +132,17 @@ def stated_counts(question: str) -> list[float]:
     return [_amount(m.group(1), m.group(2)) for m in _COUNT_RE.finditer(question)]
 
 
+# numbers a question spells out ("give me two Zebronics speakers"); not "one", which is as often a pronoun
+_SPELLED_NUMBERS = {w: i for i, w in enumerate(
+    "two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen".split(), 2)} | {"twenty": 20}
+_SPELLED_RE = re.compile(rf"\b({'|'.join(_SPELLED_NUMBERS)})\b(?=\s)", re.I)
+
+
 def stated_top_k(question: str) -> list[int]:
-    """How many results the question asks for: "top 10", "show 6", "(8 results)", "3 options", "8 fast chargers"."""
-    return [int(m.group(1) or m.group(2) or m.group(3)) for m in _TOP_K_RE.finditer(question)]
+    """How many results the question asks for: "top 10", "show 6", "(8 results)", "3 options", "8 fast chargers",
+    also spelled out ("give me two speakers")."""
+    text = _SPELLED_RE.sub(lambda m: str(_SPELLED_NUMBERS[m.group(1).lower()]), question)
+    return [int(m.group(1) or m.group(2) or m.group(3)) for m in _TOP_K_RE.finditer(text)]
 
 
 # ------------------------------------------------------------------------------------------------ ratings

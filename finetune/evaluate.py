@@ -15,7 +15,10 @@ is scored against ``expected`` (see ``finetune.dataset.Example``):
   expected ones or one of the ``expected["also"]`` sets a test row may list (also
   reported as the agent sends them, ``tool_args_accuracy_checked``: ``agent.arguments.vet_arguments`` drops
   optional filters with numbers the question never states, sets price bounds as the question words them and
-  category/brand names as the test set's catalog writes them; a call it sends to the rules counts as wrong):
+  category/brand names as the test set's catalog writes them; a call it sends to the rules counts as wrong),
+  and as the agent serves them end to end (``tool_args_accuracy_served``, :func:`served_call`: its input guard,
+  then the model's call after the checks, or the rules' call where the agent falls back on the reply, as
+  ``agent.routing`` decides for the graph; no call for small talk):
   both sides are validated with ``tools.specs.TOOL_ARGS`` and compared without default-valued arguments;
   numbers match within 1 % (relative); category/brand strings match case- and punctuation-insensitively;
   the optional free-text ``product_name`` / ``about_product`` of the discount tools are ignored;
@@ -58,8 +61,10 @@ from pydantic import Field, field_validator
 from agent.answers import REFUSALS
 from agent.arguments import vet_arguments
 from agent.guard import check_input
-from agent.protocol import ToolCallParseError, parse_tool_call, ungrounded_numbers
+from agent.protocol import ToolCall, ToolCallParseError, parse_tool_call, ungrounded_numbers
 from agent.router import CatalogVocabulary
+from agent.routing import decide_route, rules_call
+from agent.stated import stated_top_k
 from core.settings import BaseAppSettings, load_settings
 from tools.specs import TOOL_ARGS
 
@@ -162,6 +167,19 @@ def user_question(messages: list[dict[str, str]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ scoring
+DEFAULT_TOP_K, MAX_TOP_K = 5, 20  # the app's request top_k: its default and its most
+
+
+def served_call(output: str, question: str, vocab: CatalogVocabulary | None) -> ToolCall | None:
+    """The tool call the agent sends for a model's routing reply (``agent.routing``: the model's call after the
+    checks; the rules' call where the agent falls back; None for no call), for a request whose ``top_k`` is the
+    app's default or the larger number the question asks for."""
+    vocab = vocab if vocab is not None else CatalogVocabulary()
+    top_k = max([DEFAULT_TOP_K, *[k for k in stated_top_k(question) if 0 < k <= MAX_TOP_K]])
+    decision = decide_route(output, question, vocab, top_k)
+    return rules_call(question, vocab, top_k)[0] if decision.fallback else decision.call
+
+
 def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | None = None) -> dict[str, Any]:
     """Per-example flags for one model reply (see module docstring for the rules); ``vocab`` is the catalog the
     agent's name and query checks resolve against (None: only the checks that read the question alone)."""
@@ -185,8 +203,14 @@ def score_example(row: dict[str, Any], output: str, vocab: CatalogVocabulary | N
         if tool_ok and want is not None:  # the agent's argument checks, applied (they can also break a call)
             sent, fallback = vet_arguments(want, dict(call.arguments), question, vocab)
             checked_ok = fallback is None and any(arguments_match(want, a, sent) for a in right)
-        res.update(tool_ok=tool_ok, args_ok=args_ok, args_ok_checked=checked_ok,
-                   guard_refused=check_input(question, domain).refused)
+        guard_refused = check_input(question, domain).refused
+        served = None if guard_refused else served_call(output, question, vocab)
+        served_ok = not guard_refused and (served is None if want is None else (
+            served is not None and served.name == want and any(arguments_match(want, a, served.arguments)
+                                                                for a in right)))
+        res.update(tool_ok=tool_ok, args_ok=args_ok, args_ok_checked=checked_ok, args_ok_served=served_ok,
+                   served=None if served is None else {"name": served.name, "arguments": served.arguments},
+                   guard_refused=guard_refused)
     elif kind in ("answer", "result_injection"):
         evidence = exp.get("evidence", "") + "\n" + question
         final = not parse_error and call is None and "<tool_call>" not in output and bool(output.strip())
@@ -220,7 +244,7 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
     breakdown = {}
     for key, items in sorted(by_sub.items()):
         entry = {"n": len(items)}
-        for metric in ("tool_ok", "args_ok", "args_ok_checked", "faithful", "exact", "refused", "refused_checked",
+        for metric in ("tool_ok", "args_ok", "args_ok_checked", "args_ok_served", "faithful", "exact", "refused", "refused_checked",
                        "resisted"):
             r = _rate(items, metric)
             if r is not None:
@@ -233,6 +257,9 @@ def summarize(scored: list[dict[str, Any]]) -> dict[str, Any]:
         # the same as the agent sends them, after its checks (agent.arguments.vet_arguments); the model's own
         # figure is tool_args_accuracy
         "tool_args_accuracy_checked": _rate(tools, "args_ok_checked"),
+        # what the agent sends end to end: its input guard, the model's call after the checks, and the rules' call
+        # where it falls back (an unparseable or invalid call, no call for a catalog question; agent.routing)
+        "tool_args_accuracy_served": _rate(tools, "args_ok_served"),
         "answer_faithfulness": _rate(answers, "faithful"),
         "answer_exact_match": _rate(answers, "exact"),
         "refusal_rate": _rate(refusals, "refused"),

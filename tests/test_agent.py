@@ -338,6 +338,9 @@ def test_rules_read_indian_number_formats(tools):
     assert intent.call.name == "predict_discount" and not intent.missing
     assert intent.call.arguments == {"category": "smart watch", "actual_price": 124999.0, "rating": 3.9,
                                      "rating_count": 2500}  # as written: the discount tool resolves the name
+    intent = understand("how much off would a kettle with list price 999, rating 4.1 and 2.1k ratings get?", vocab)
+    assert intent.call.name == "predict_discount" and intent.call.arguments == {
+        "category": "ElectricKettles", "actual_price": 999.0, "rating": 4.1, "rating_count": 2100}
     assert understand("average rating of Kitchoo products", vocab).call.arguments == {
         "metric": "avg_rating", "group_by": "none", "brand": "Kitchoo"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_kind_words,
+from agent.arguments import (brand_phrase, check_category, check_counts, check_group, check_kind, check_kind_path, check_kind_words,
                              check_metric, check_number_kinds,
                              check_order, check_price_bounds, check_query, check_query_phrase, check_query_span,
                              check_query_words,
@@ -456,6 +456,30 @@ def test_words_for_the_catalog_itself_are_not_names(vocab):
 def test_discount_kind_without_price_words(category, kept):
     args = {"category": category, "actual_price": 999, "rating": 4.0, "rating_count": 10}
     assert check_kind(args, "")[0]["category"] == kept
+
+
+_PHONE_PATH = "Electronics|Mobiles&Accessories|Smartphones&BasicMobiles|Smartphones"
+
+
+@pytest.mark.parametrize("category, question, want", [
+    # a level, or a run of levels, of the one path the question writes: the whole path
+    ("Electronics", f"predict discount for {_PHONE_PATH}, MRP 19999, rating 4.0, 45k reviews", _PHONE_PATH),
+    ("smartphones", f"discount for a {_PHONE_PATH} phone at 19999?", _PHONE_PATH),
+    ("Mobiles&Accessories|Smartphones&BasicMobiles", f"estimate: category {_PHONE_PATH}. price 999", _PHONE_PATH),
+    ("Coffee,Tea&Espresso", "discount for Home&Kitchen|Kitchen&HomeAppliances|Coffee,Tea&Espresso at 999?",
+     "Home&Kitchen|Kitchen&HomeAppliances|Coffee,Tea&Espresso"),
+    # the path itself, no path, two paths, a category that is no run of the levels, pipes between words: unchanged
+    (_PHONE_PATH, f"predict discount for {_PHONE_PATH}.", _PHONE_PATH),
+    ("Electronics", "predict the discount for an Electronics item at 999", "Electronics"),
+    ("Electronics", "Electronics|Cables or Electronics|Phones: discount at 999?", "Electronics"),
+    ("Electronics|Smartphones", f"discount for {_PHONE_PATH} at 999", "Electronics|Smartphones"),
+    ("dome cameras", "discount prediction for dome cameras | worth 2,499 | 4.0 stars", "dome cameras"),
+])
+def test_discount_kind_is_the_path_the_question_writes(category, question, want):
+    args = {"category": category, "actual_price": 999, "rating": 4.0, "rating_count": 10}
+    fixed, changes = check_kind_path(args, question)
+    assert fixed == {**args, "category": want}
+    assert bool(changes) == (want != category)
 
 
 @pytest.mark.parametrize("category, question, want", [

@@ -55,6 +55,15 @@ def test_stated_sort(question, sort, worded):
     ("show me 5 star rated phones", []),  # "5 star" is a rating
     ("3.5 stars and up kettles", []),
     ("10k 8k 4k within Rs. 1,000", []),
+    # spelled out, and after "recommend / suggest"
+    ("Give me two Zebronics speakers", [2]),
+    ("the five cheapest kettles", [5]),
+    ("top ten earbuds", [10]),
+    ("Recommend three neckbands with good bass", [3]),
+    ("suggest me 4 kettles", [4]),
+    ("show me four star kettles", []),  # a rating
+    ("two-door fridge", []),
+    ("I need one kettle", []),  # "one" is as often a pronoun
 ])
 def test_stated_top_k_reads_leading_numbers(question, top_k):
     assert stated_top_k(question) == top_k
