@@ -85,7 +85,8 @@ _SMALL_TALK_ANCHORS = frozenset(
     "who".split())
 _SMALL_TALK_WORDS = _SMALL_TALK_ANCHORS | frozenset(
     "good night day you u so much a lot again buddy team bot there all for now see later that this it is was that's "
-    "thats it's very really sure fine got me with what can do are how your you're have".split())
+    "thats it's very really sure fine got me with what can do are how your you're have helps helped helpful useful"
+    .split())
 MAX_SMALL_TALK_WORDS = 10
 
 

@@ -44,7 +44,7 @@ import re
 from typing import Any
 
 from agent.guard import ungrounded_arguments
-from agent.router import CatalogVocabulary
+from agent.router import CatalogVocabulary, camel_words
 from agent.stated import (ASCENDING_WORDS, DESCENDING_WORDS, SORT_WORDS, price_bounds, product_phrase,
                           stated_category, stated_counts, stated_group, stated_order, stated_ratings, stated_sort,
                           stated_top_k, typo_of, worded, words_of_sorting)
@@ -325,11 +325,24 @@ def check_metric(arguments: dict[str, Any], question: str) -> tuple[dict[str, An
     return {**arguments, "metric": want}, [f"metric {have} -> {want} (as worded)"]
 
 
+# words with which a question asks for groups, or for a choice among them, without naming the grouping
+_GROUP_TALK = ("brand", "brands", "category", "categories", "band", "bands", "range", "ranges", "segment", "segments",
+               "group", "groups", "grouped", "breakdown", "distribution", "compare", "compared", "comparison", "versus",
+               "vs", "or", "split", "spread", "vary", "varies", "each", "per", "every", "wise", "which", "where", "who",
+               "among")
+
+
 def check_group(arguments: dict[str, Any], question: str) -> tuple[dict[str, Any], list[str]]:
     """``catalog_stats`` grouped the way the question words it ("by brand", "per category", "by braand", "which
-    brabd ...", "top 5 categories ..."): the one grouping it names replaces a missing or different ``group_by``."""
+    brabd ...", "top 5 categories ..."): the one grouping it names replaces a missing or different ``group_by``;
+    a grouping where the question has no word for groups or a choice among them at all ("what is the average
+    discount across the whole catalog?") is dropped."""
     want = stated_group(question)
     have = arguments.get("group_by") or "none"
+    if want is None and have != "none" and not any(
+            typo_of(w, _GROUP_TALK, min_len=5, cutoff=0.8) for w in re.findall(r"[a-z]+", question.lower())):
+        out = {k: v for k, v in arguments.items() if k not in ("group_by", "top_n", "order")}
+        return out, [f"dropped group_by {have} (the question asks for no groups)"]
     if want is None or want == have:
         return arguments, []
     return {**arguments, "group_by": want}, [f"group_by {have} -> {want} (as worded)"]
@@ -391,7 +404,9 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
     ("products", "catalog", "brsnd" for "brand", "leaast") is dropped, and one that ends in such a noun loses it
     ("Abriix 8 products" -> "Abriix 8"), unless a category level or brand has that very name (the filter would
     otherwise match any path containing the word: "products" in "OfficeProducts"). A stats brand that is a piece or
-    a typo of the catalog brand the question names becomes that brand ("Tron" -> "pTron"). A category the tools'
+    a typo of the catalog brand the question names becomes that brand ("Tron" -> "pTron"). A stats category that is
+    a brand the filter would match only inside a level's words ("MI" in "MixerGrinders") becomes the brand, and one
+    made of a brand and a kind ("OnePlus earbuds") is split into both. A category the tools'
     filter already matches is left as written (a broad "pens" means every kind of pen). Otherwise the catalog name
     it is a typo or plural of replaces it, written as the model wrote it (the spoken form when it used spaces); a
     brand that is really a category moves to ``category`` and the other way round; a search category that names
@@ -431,6 +446,21 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
             out["category"] = out.pop("brand")
             changes.append(f"{brand!r}: brand -> category")
     category = out.get("category")
+    as_brand = vocab.brand_names.resolve(category, fuzzy=False) if isinstance(category, str) else None
+    if name == "catalog_stats" and as_brand is not None and not out.get("brand") \
+            and vocab.category_names.resolve(category, fuzzy=False) is None and not _level_word(category, vocab):
+        # a brand the category filter matches only inside a level's words ("MI" in "MixerGrinders")
+        del out["category"]
+        out["brand"] = as_brand
+        changes.append(f"{category!r}: category -> brand {as_brand!r}")
+        category = None
+    if name == "catalog_stats" and isinstance(category, str) and not out.get("brand") \
+            and not vocab.has_category(category):
+        split = _brand_and_kind(category, vocab)
+        if split is not None:  # "OnePlus earbuds": brand OnePlus, category earbuds
+            out["brand"], out["category"] = split
+            changes.append(f"category {category!r} -> brand {split[0]!r}, category {split[1]!r}")
+            category = split[1]
     if isinstance(category, str) and category.strip() and not vocab.has_category(category):
         known = vocab.category_names.resolve(category)
         as_brand = vocab.brand_names.resolve(category) if name == "catalog_stats" and not out.get("brand") else None
@@ -445,6 +475,28 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
             del out["category"]
             changes.append(f"dropped category {category!r} (not in the catalog)")
     return out, changes
+
+
+def _brand_and_kind(value: str, vocab: CatalogVocabulary) -> tuple[str, str] | None:
+    """A category value made of a catalog brand and words the category filter matches ("OnePlus earbuds",
+    "Samsung smartphones") as (brand, the rest); None for any other value."""
+    words = value.split()
+    for i, word in enumerate(words):
+        brand = vocab.brand_names.resolve(word, fuzzy=False)
+        if brand is None or _level_word(word, vocab):
+            continue
+        rest = " ".join(words[:i] + words[i + 1:])
+        if rest and (vocab.has_category(rest) or vocab.category_names.resolve(rest) is not None):
+            return brand, rest
+        return None
+    return None
+
+
+def _level_word(value: str, vocab: CatalogVocabulary) -> bool:
+    """Whether ``value`` is one of the words of a category level ("USB" of USBCables, "Kitchen" of
+    Kitchen&HomeAppliances)."""
+    key = value.strip().lower()
+    return any(key in camel_words(level) for path, _ in vocab.category_paths for level in path.split("|"))
 
 
 def salvage_arguments(name: str, arguments: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:
@@ -536,13 +588,14 @@ def brand_phrase(question: str, brand: str) -> str | None:
 def check_query(arguments: dict[str, Any], question: str, vocab: CatalogVocabulary) -> tuple[dict[str, Any], list[str]]:
     """A search ``query`` that leaves out the catalog brand the question names ("What do customers say about the
     Auralis Plus 950 smartwatch?" searched as "customers") becomes the phrase the question names from that brand
-    on (:func:`brand_phrase`). A brand that is also a category word ("Kitchen") or reads as an amount ("10k"),
-    or that the query holds with a typo, changes nothing."""
+    on (:func:`brand_phrase`). A brand that is also a category word ("Kitchen", "USB") or reads as an amount
+    ("10k") is passed over for the next brand the question names; one the query holds with a typo changes nothing."""
     query = arguments.get("query")
-    brand = vocab.match_brand(question)
+    # the first brand the question names that is not also a category word or an amount ("USB wifi adapters from
+    # TP-Link": "USB" is a brand too, but the category word here)
+    brand = next((b for b in vocab.match_brands(question) if not (
+        vocab.category_names.resolve(b, fuzzy=False) or vocab.has_category(b) or _AMOUNT_WORD.match(b))), None)
     if not isinstance(query, str) or not brand or brand.lower() in query.lower():
-        return arguments, []
-    if vocab.category_names.resolve(brand, fuzzy=False) or vocab.has_category(brand) or _AMOUNT_WORD.match(brand):
         return arguments, []
     if any(difflib.SequenceMatcher(None, brand.lower(), w.lower()).ratio() >= 0.8 for w in query.split()):
         return arguments, []

@@ -100,11 +100,13 @@ class CatalogVocabulary:
         return any(wanted.matches(path, keys) for path, keys in self.category_paths)
 
     def match_brand(self, text: str) -> str | None:
-        for word in _WORD_RE.findall(text):
-            brand = self.brands.get(word.lower())
-            if brand:
-                return brand
-        return None
+        """The first catalog brand ``text`` names as a word, or None."""
+        return next(iter(self.match_brands(text)), None)
+
+    def match_brands(self, text: str) -> list[str]:
+        """Every catalog brand ``text`` names as a word, in order, once each."""
+        found = [self.brands.get(word.lower()) for word in _WORD_RE.findall(text)]
+        return list(dict.fromkeys(b for b in found if b))
 
     def domain_words(self) -> tuple[str, ...]:
         """Brands and category words (keep questions about them on-topic for the guard); built once."""

@@ -150,7 +150,7 @@ _RATING_RES = [
     re.compile(r"\brat(?:ed|ing(?: of| is)?)\s*(?:at\s*(?:least)?\s*|above\s*|over\s*|>=?\s*)?([0-5](?:\.\d+)?)"
                r"(?!\s*(?:k\b|,\d|\d))", re.I),
     re.compile(r"\b([0-5](?:\.\d+)?)\s*(?:\+\s*)?(?:-?\s*stars?|★|/\s*5\b|out of 5)", re.I),
-    re.compile(r"\b([0-5]\.\d+|[0-5])\s*(?:-?\s*stars?\s*)?(?:average\s*|avg\s*|customer\s*)?rating\b", re.I),
+    re.compile(r"\b([0-5]\.\d+|[0-5])\s*(?:\+\s*)?(?:-?\s*stars?\s*)?(?:average\s*|avg\s*|customer\s*)?rating\b", re.I),
     re.compile(r"\b(?:minimum|min)\s+rating\s*(?:of\s*)?([0-5](?:\.\d+)?)\b(?![.,]?\d)", re.I),
 ]
 # a rating the question asks as a floor: "4+", "4 stars and above", "at least 4 stars", "rated over 4"

@@ -173,9 +173,16 @@ DEFAULT_TOP_K, MAX_TOP_K = 5, 20  # the app's request top_k: its default and its
 def served_call(output: str, question: str, vocab: CatalogVocabulary | None) -> ToolCall | None:
     """The tool call the agent sends for a model's routing reply (``agent.routing``: the model's call after the
     checks; the rules' call where the agent falls back; None for no call), for a request whose ``top_k`` is the
-    app's default or the larger number the question asks for."""
+    app's default or the larger number the question asks for (as the agent reads it, or as the model's call has
+    it where the question writes that number)."""
     vocab = vocab if vocab is not None else CatalogVocabulary()
-    top_k = max([DEFAULT_TOP_K, *[k for k in stated_top_k(question) if 0 < k <= MAX_TOP_K]])
+    asked = list(stated_top_k(question))
+    with contextlib.suppress(ToolCallParseError):
+        call = parse_tool_call(output)
+        k = call.arguments.get("top_k") if call is not None else None
+        if isinstance(k, int) and re.search(rf"(?<![\w.,]){k}(?![\w.,])", question):
+            asked.append(k)
+    top_k = max([DEFAULT_TOP_K, *[k for k in asked if 0 < k <= MAX_TOP_K]])
     decision = decide_route(output, question, vocab, top_k)
     return rules_call(question, vocab, top_k)[0] if decision.fallback else decision.call
 

@@ -510,3 +510,54 @@ def test_discount_kind_is_the_questions_words(category, question, want):
     assert fixed["category"] == want
     assert bool(changes) == (want != category)
     assert {k: v for k, v in fixed.items() if k != "category"} == {k: v for k, v in args.items() if k != "category"}
+
+
+@pytest.fixture(scope="module")
+def brandy_vocab():
+    """A catalog whose brands include words of its category levels ("USB") and letters inside them ("MI")."""
+    rows = [("P1", "MI Mixer 500W", "Home&Kitchen|Kitchen&HomeAppliances|MixerGrinders", "MI"),
+            ("P2", "USB cable 1m", "Computers&Accessories|Cables|USBCables", "USB"),
+            ("P3", "TP-Link Nano USB WiFi Adapter", "Computers&Accessories|NetworkingDevices|WirelessUSBAdapters",
+             "TP-Link"),
+            ("P4", "OnePlus Nord Buds", "Electronics|Headphones,Earbuds&Accessories|Headphones|In-Ear", "OnePlus")]
+    frame = pd.DataFrame({"product_id": [r[0] for r in rows], "product_name": [r[1] for r in rows],
+                          "about_product": ["x"] * len(rows), "category": [r[2] for r in rows],
+                          "leaf_category": [r[2].split("|")[-1] for r in rows], "brand": [r[3] for r in rows]})
+    return CatalogVocabulary.from_frame(frame)
+
+
+def test_a_brand_that_is_also_a_category_word_gives_way_to_the_next_brand(brandy_vocab):
+    q = "USB wifi adapters from TP-Link that cost no more than ₹700"
+    fixed, changes = check_query({"query": "USB wifi adapters"}, q, brandy_vocab)
+    assert fixed == {"query": "TP-Link USB wifi adapters"} and changes
+    # "USB" alone is a category word: nothing to add
+    assert check_query({"query": "cables"}, "USB cables under 300", brandy_vocab) == ({"query": "cables"}, [])
+
+
+@pytest.mark.parametrize("category, want", [
+    ("MI products", {"brand": "MI"}),                            # "mi" only inside "MixerGrinders": the brand
+    ("USB", {"category": "USB"}),                                # a word of "USBCables": a category
+    ("OnePlus earbuds", {"brand": "OnePlus", "category": "earbuds"}),  # a brand and a kind: both
+    ("OnePlus telescopes", {"category": "OnePlus telescopes"}),  # the rest names nothing: left as it is
+])
+def test_stats_category_that_is_a_brand(brandy_vocab, category, want):
+    fixed, _ = resolve_names("catalog_stats", {"metric": "avg_discount", "category": category}, brandy_vocab,
+                             f"average discount of {category}")
+    assert fixed == {"metric": "avg_discount", **want}
+
+
+@pytest.mark.parametrize("question, kept", [
+    ("what is the average discount across the whole catalog?", False),
+    ("average rating please", False),
+    ("average discount per category", True),
+    ("which has the higher average rating, Samsung or LG?", True),
+    ("how do discounts vary?", True),
+    ("where are discounts deepest on average across the catalog", True),
+    ("average discount in each segment", True),
+])
+def test_stats_grouping_the_question_never_asks_for_is_dropped(question, kept):
+    args = {"metric": "avg_discount", "group_by": "category", "order": "asc", "top_n": 3}
+    fixed, changes = check_group(args, question)
+    assert (fixed.get("group_by") == "category") is kept
+    if not kept:
+        assert fixed == {"metric": "avg_discount"} and changes

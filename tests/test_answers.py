@@ -135,6 +135,7 @@ def test_injection_in_product_text_is_flagged_not_followed():
     ("cool, thanks a lot!", "chitchat"),
     ("perfect, thank you so much", "chitchat"),
     ("what can you help me with?", "chitchat"),
+    ("thanks, that helps", "chitchat"),
     ("good evening team", "chitchat"),
     ("ok show me kettles", None),
     ("thanks, now the cheapest one", None),

@@ -13,6 +13,8 @@ from data.names import NameIndex
     ("MRP 4,799/-, 3.7 stars with 4,200 reviews", [(3.7, False)]),
     ("mixers at 2199 rupees with 6.5K ratings, 4.4★", [(4.4, False)]),
     ("tv with 4.3+ stars", [(4.3, True)]),
+    ("Find Lenovo mice below 600 with 4+ rating", [(4.0, True)]),
+    ("with 4+ ratings", []),  # a count of ratings, if anything
     ("kettles rated at least 4", [(4.0, True)]),
     ("phones 3.8 stars and above over 5500 rupees", [(3.8, True)]),
     ("minimum rating 4.2 please", [(4.2, True)]),
