@@ -23,9 +23,9 @@ ever puts a number in a call that the question does not state:
   the catalog, a catalog category the question names as a place to look ("in Home&Kitchen") that the call lacks.
 * **Product kind** (:func:`check_kind`, :func:`check_kind_path`, :func:`check_kind_words`): the discount tools'
   ``category`` without carried-over price words ("Case mrp"), the whole category path the question writes where
-  the model sent a level of it ("Electronics" of "Electronics|...|Smartphones"), and as the question words it: the question's phrase most like the model's
-  kind when it wrote another ("skippers" for "skipping ropes", a typo "corrected"), the whole phrase when it copied
-  a piece ("pen" of "pen dirves").
+  the model sent a level of it ("Electronics" of "Electronics|...|Smartphones"), and as the question words it: the
+  question's phrase most like the model's kind when it wrote another ("skippers" for "skipping ropes", a typo
+  "corrected"), the whole phrase when it copied a piece ("pen" of "pen dirves").
 * **Search text** (:func:`check_query`, :func:`check_query_span`, :func:`check_query_phrase`): a query that drops
   the brand the question names, covers only part of the product phrase it copies ("AGARO oven" of "AGARO oven
   toaster grills"), or has no word of the question at all ("battery" for "show usb cable within Rs. 300").
@@ -44,7 +44,7 @@ import re
 from typing import Any
 
 from agent.guard import ungrounded_arguments
-from agent.router import CatalogVocabulary, camel_words
+from agent.router import CatalogVocabulary
 from agent.stated import (ASCENDING_WORDS, DESCENDING_WORDS, SORT_WORDS, price_bounds, product_phrase,
                           stated_category, stated_counts, stated_group, stated_order, stated_ratings, stated_sort,
                           stated_top_k, typo_of, worded, words_of_sorting)
@@ -446,21 +446,18 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
             out["category"] = out.pop("brand")
             changes.append(f"{brand!r}: brand -> category")
     category = out.get("category")
-    as_brand = vocab.brand_names.resolve(category, fuzzy=False) if isinstance(category, str) else None
-    if name == "catalog_stats" and as_brand is not None and not out.get("brand") \
-            and vocab.category_names.resolve(category, fuzzy=False) is None and not _level_word(category, vocab):
-        # a brand the category filter matches only inside a level's words ("MI" in "MixerGrinders")
-        del out["category"]
-        out["brand"] = as_brand
-        changes.append(f"{category!r}: category -> brand {as_brand!r}")
-        category = None
-    if name == "catalog_stats" and isinstance(category, str) and not out.get("brand") \
-            and not vocab.has_category(category):
-        split = _brand_and_kind(category, vocab)
-        if split is not None:  # "OnePlus earbuds": brand OnePlus, category earbuds
-            out["brand"], out["category"] = split
-            changes.append(f"category {category!r} -> brand {split[0]!r}, category {split[1]!r}")
-            category = split[1]
+    if name == "catalog_stats" and isinstance(category, str) and not out.get("brand"):
+        split = _brand_in_category(category, vocab)
+        if split is not None:
+            brand, kind = split
+            out["brand"] = brand
+            if kind is None:
+                del out["category"]
+                changes.append(f"{category!r}: category -> brand {brand!r}")
+            else:
+                out["category"] = kind
+                changes.append(f"category {category!r} -> brand {brand!r}, category {kind!r}")
+            category = kind
     if isinstance(category, str) and category.strip() and not vocab.has_category(category):
         known = vocab.category_names.resolve(category)
         as_brand = vocab.brand_names.resolve(category) if name == "catalog_stats" and not out.get("brand") else None
@@ -475,6 +472,17 @@ def resolve_names(name: str, arguments: dict[str, Any], vocab: CatalogVocabulary
             del out["category"]
             changes.append(f"dropped category {category!r} (not in the catalog)")
     return out, changes
+
+
+def _brand_in_category(category: str, vocab: CatalogVocabulary) -> tuple[str, str | None] | None:
+    """The brand a stats ``category`` names, with what is left of it for the category (None: nothing): a brand the
+    category filter matches only inside a level's words ("MI" in "MixerGrinders") -> ("MI", None); a brand and a kind
+    the filter matches ("OnePlus earbuds") -> ("OnePlus", "earbuds"); None for any other category."""
+    brand = vocab.brand_names.resolve(category, fuzzy=False)
+    if brand is not None and vocab.category_names.resolve(category, fuzzy=False) is None \
+            and not _level_word(category, vocab):
+        return brand, None
+    return None if vocab.has_category(category) else _brand_and_kind(category, vocab)
 
 
 def _brand_and_kind(value: str, vocab: CatalogVocabulary) -> tuple[str, str] | None:
@@ -495,8 +503,7 @@ def _brand_and_kind(value: str, vocab: CatalogVocabulary) -> tuple[str, str] | N
 def _level_word(value: str, vocab: CatalogVocabulary) -> bool:
     """Whether ``value`` is one of the words of a category level ("USB" of USBCables, "Kitchen" of
     Kitchen&HomeAppliances)."""
-    key = value.strip().lower()
-    return any(key in camel_words(level) for path, _ in vocab.category_paths for level in path.split("|"))
+    return value.strip().lower() in vocab.level_words
 
 
 def salvage_arguments(name: str, arguments: dict[str, Any], error: ValidationError) -> dict[str, Any] | None:

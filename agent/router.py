@@ -44,6 +44,7 @@ class CatalogVocabulary:
     category_names: NameIndex = field(default_factory=NameIndex)  # every level of every category path
     brand_names: NameIndex = field(default_factory=NameIndex)
     category_paths: list[tuple[str, list[str]]] = field(default_factory=list, repr=False)  # (path, level keys)
+    level_words: frozenset[str] = field(default_factory=frozenset, repr=False)  # camel_words of every level
     _category_patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -66,7 +67,8 @@ class CatalogVocabulary:
         vocab = cls(categories=categories, brands=brands, words={w for w in words if w},
                     category_names=NameIndex.of(level for path in paths for level in path.split("|")),
                     brand_names=NameIndex.of(brands.values()),
-                    category_paths=[(path, [name_key(level) for level in path.split("|")]) for path in paths])
+                    category_paths=[(path, [name_key(level) for level in path.split("|")]) for path in paths],
+                    level_words=frozenset(w for path in paths for level in path.split("|") for w in camel_words(level)))
         patterns = sorted(((vocab._category_regex(c), c) for c in categories), key=lambda t: -len(t[1]))
         # the head noun alone ('kettles' -> ElectricKettles) when it names exactly one category
         heads: dict[str, list[str]] = {}
