@@ -20,7 +20,8 @@ from core.settings import REPO_ROOT, BaseAppSettings, load_settings
 from finetune.train import ADAPTER_KIND, ADAPTER_SCHEMA_VERSION, PEFT_FILES, check_adapter
 
 DEFAULT_OUT = REPO_ROOT / "finetune" / "adapters" / "smollm2-agent"
-HEADLINE = ("tool_choice_accuracy", "tool_args_accuracy", "tool_args_accuracy_checked", "answer_faithfulness",
+HEADLINE = ("tool_choice_accuracy", "tool_args_accuracy", "tool_args_accuracy_checked", "tool_args_accuracy_served",
+            "answer_faithfulness",
             "refusal_rate", "refusal_rate_checked", "guard_false_refusals", "injection_resisted", "answer_exact_match",
             "n")
 
@@ -74,14 +75,15 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         "",
         "## Held-out scores (greedy decoding; `python -m finetune.evaluate`)",
         "",
-        "| model / test set | backend | n | tool choice | tool + arguments | as the agent sends them | faithful answers "
-        "| refusals: model / with the agent's guard | injection in results resisted |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model / test set | backend | n | tool choice | tool + arguments | as the agent sends them | served end to end "
+        "| faithful answers | refusals: model / with the agent's guard | injection in results resisted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, s in rows.items():
         lines.append(f"| {key} | {_backend(s)} | {s.get('n')} | {_pct(s.get('tool_choice_accuracy'))} "
                      f"| {_pct(s.get('tool_args_accuracy'))} "
-                     f"| {_pct(s.get('tool_args_accuracy_checked'))} | {_pct(s.get('answer_faithfulness'))} "
+                     f"| {_pct(s.get('tool_args_accuracy_checked'))} | {_pct(s.get('tool_args_accuracy_served'))} "
+                     f"| {_pct(s.get('answer_faithfulness'))} "
                      f"| {_pct(s.get('refusal_rate'))} / {_pct(s.get('refusal_rate_checked'))} "
                      f"| {_pct(s.get('injection_resisted'))} |")
     lines += [
@@ -90,8 +92,10 @@ def write_card(folder: Path, meta: dict[str, Any], metrics: dict[str, Any], note
         "template. Real catalog: a dataset built the same way from the Kaggle file (`../shared/data/amazon.csv`),",
         "products the adapter never saw; nothing trained on it is shipped. Goals (issue 4): >= 95 % tool choice",
         "with correct arguments and >= 98 % faithful answers. \"As the agent sends them\": the same model outputs",
-        "after the agent's argument checks (`agent.arguments.vet_arguments`); refusals \"with the agent's guard\": refused",
-        "by its input guard (`agent.guard.check_input`, which answers before the model is asked) or by the model.",
+        "after the agent's argument checks (`agent.arguments.vet_arguments`); \"served end to end\": the call the agent",
+        "finally sends (`agent.routing`: its input guard, the checked call, or its rules where it falls back; - where",
+        "not scored); refusals \"with the agent's guard\": refused by its input guard (`agent.guard.check_input`, which",
+        "answers before the model is asked) or by the model.",
         "See docs/finetune.md for what is weak.",
         "",
         "Files: `adapter_model.safetensors` + `adapter_config.json` (PEFT: the transformers backend, and what the",

@@ -803,7 +803,8 @@ def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, de
     train(_tiny_recipe(tiny_base, tmp_path, demo_catalog_path), progress=False)
     src = tmp_path / "run" / "adapter"
     reports = {"tuned:runs/x/data/test.jsonl": {"summary": {"n": 10, "tool_choice_accuracy": 0.9,
-                                                            "tool_args_accuracy": 0.5, "answer_faithfulness": 1.0}},
+                                                            "tool_args_accuracy": 0.5, "answer_faithfulness": 1.0,
+                                                            "tool_args_accuracy_served": 0.8}},
                "base:/tmp/real/test.jsonl": {"summary": {"n": 12, "tool_choice_accuracy": 0.1}}}
     out = tmp_path / "shipped"
     metrics = ship(src, out, reports, export_gguf=False, dtype="float16")
@@ -816,7 +817,7 @@ def test_ship_casts_to_float16_and_writes_a_checked_card(tiny_base, tmp_path, de
         assert v.dtype == np.float16
         np.testing.assert_allclose(v.astype(np.float32), before[k], rtol=2e-3, atol=1e-4)
     card = (out / "card.md").read_text()
-    assert "| tuned / demo catalog | - | 10 | 90.0 % | 50.0 % | - | 100.0 % |" in card
+    assert "| tuned / demo catalog | - | 10 | 90.0 % | 50.0 % | - | 80.0 % | 100.0 % |" in card
     with pytest.raises(ConfigError, match="dtype"):
         ship(src, tmp_path / "bad", None, export_gguf=False, dtype="int4")
     # new scores for the shipped folder: manifest and card change, the weights do not
