@@ -74,6 +74,16 @@ _CHITCHAT = re.compile(
     r"^\s*(hi+|hello+|hey+|hiya|yo|namaste|good (morning|afternoon|evening)|thanks?( you)?|thank u|thx|ty"
     r"|ok(ay)?|cool|great|bye|see you|who are you|what can you do|help)\b[\s!.?,]*"
     r"(there|so much|a lot|again|buddy|team|bot)?[\s!.?]*$", re.I)
+# questions about the assistant itself and how-are-you's ("what else can you do?", "what kind of questions can you
+# answer?", "how can you help me?", "how's it going?"): small talk, answered with what the assistant does
+_ABOUT_ASSISTANT = re.compile(
+    r"^\s*((so|and|ok(ay)?|hi|hey|hello)\b[\s,!.]*)?"
+    r"((what|which)\s+(else\s+|(sort|kind|type)s?\s+of\s+(things|stuff|questions|tasks|help)\s+|things\s+)?"
+    r"(can|could|do)\s+(you|u)\s+(do|help( me)?( with)?|answer|handle)(\s+for\s+(me|us))?"
+    r"|how\s+(can|could|do)\s+(you|u)\s+help( me| us)?( out)?"
+    r"|what\s+are\s+(you|u)\s+(able to do|for|good at)"
+    r"|how\s+are\s+(you|u)( doing)?( today)?|how'?s\s+it\s+going|what'?s\s+up"
+    r")[\s!.?,]*(there|buddy|team|bot)?[\s!.?]*$", re.I)
 
 
 # a message made only of small-talk words, with at least one greeting, thanks, acknowledgement or question about the
@@ -112,7 +122,7 @@ def classify_request(text: str) -> str | None:
         return "harmful"
     if _OFF_TOPIC.search(text):
         return "off_topic"
-    if _CHITCHAT.match(text) or _small_talk(text):
+    if _CHITCHAT.match(text) or _ABOUT_ASSISTANT.match(text) or _small_talk(text):
         return "chitchat"
     return None
 

@@ -301,6 +301,14 @@ def understand(question: str, vocab: CatalogVocabulary, top_k: int = 5) -> Inten
     return Intent(kind, _search_call(question, vocab, top_k))
 
 
+def asks_for_estimate(question: str) -> bool:
+    """Whether the question asks for a discount estimate or its explanation in so many words: discount wording
+    beside predict or explain wording ("how much off would ... get", "what discount should we expect"), and no
+    statistics wording."""
+    return bool(_DISCOUNT_RE.search(question) and (_PREDICT_RE.search(question) or _EXPLAIN_RE.search(question))
+                and not _STATS_RE.search(question))
+
+
 def route(question: str, vocab: CatalogVocabulary, top_k: int = 5) -> ToolCall:
     """The tool call the rules choose for ``question``."""
     return understand(question, vocab, top_k).call

@@ -9,7 +9,8 @@ from typing import Any
 from agent import answers
 from agent.arguments import vet_arguments
 from agent.protocol import ToolCall, ToolCallParseError, parse_tool_call
-from agent.router import CatalogVocabulary, understand
+from agent.router import CatalogVocabulary, asks_for_estimate, understand
+from agent.stated import price_bounds, stated_sort, stated_top_k
 
 MAX_CHITCHAT_CHARS = 400
 
@@ -47,8 +48,24 @@ def decide_route(text: str, question: str, vocab: CatalogVocabulary, top_k: int)
         if (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS) or is_refusal:
             return RouteDecision(reply=text)
         return RouteDecision(fallback="no_tool_call")
+    call = switched_tool(call, question, vocab, top_k)
     args, rejected = vet_call(call, question, vocab, top_k)
     return RouteDecision(fallback=rejected) if rejected else RouteDecision(call=ToolCall(call.name, args))
+
+
+def switched_tool(call: ToolCall, question: str, vocab: CatalogVocabulary, top_k: int) -> ToolCall:
+    """The model's call, or the rules' discount call where the model searched for a question that asks for a
+    discount estimate or its explanation (``agent.router.asks_for_estimate``), states every field the discount
+    tools need, and words nothing a search would use: no price bound, order or result count ("how much off would
+    a USB cable at ₹349, rated 4.0 with 40k ratings get?")."""
+    if call.name != "search_products" or not asks_for_estimate(question):
+        return call
+    if price_bounds(question) or stated_sort(question) is not None or stated_top_k(question):
+        return call
+    intent = understand(question, vocab, top_k)
+    if intent.call.name in ("predict_discount", "explain_discount") and not intent.missing:
+        return ToolCall(intent.call.name, dict(intent.call.arguments))
+    return call
 
 
 def vet_call(call: ToolCall, question: str, vocab: CatalogVocabulary, top_k: int) -> tuple[dict[str, Any], str | None]:

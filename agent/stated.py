@@ -193,6 +193,7 @@ _SORT_RES = [
                              r"|(?:price )?low to high|budget(?!\s*(?:of|is|:|=|\d|₹|rs\b))|cheapest first)\b", re.I)),
     ("rating", re.compile(r"\b(?:best[- ]rated|top[- ]rated|highest[- ]rated|best[- ]reviewed|highly[- ]rated"
                           r"|(?:sorted |ordered )?by rating|best ratings?|highest ratings?|best(?!\s+(?:price|value))"
+                          r"|(?:good|great|excellent|high|strong)\s+(?:ratings|reviews)(?!\s+counts?)|well[- ]rated"
                           r")\b", re.I)),
 ]
 # "a budget", "my budget", "500 budget": a price limit, not a sort

@@ -44,6 +44,9 @@ def test_stated_ratings(question, ratings):
     ("power banks costlier than 2k", None, False),
     ("Which wall chargers cost the least?", "price_low", True),
     ("tvs that cost the most", "price_high", True),
+    ("I want 7 Bluetooth speakers with good ratings", "rating", True),
+    ("well-rated kettles", "rating", True),
+    ("kettles with high ratings count", None, True),  # many ratings, not an order
 ])
 def test_stated_sort(question, sort, worded):
     assert stated_sort(question) == sort
