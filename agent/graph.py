@@ -39,7 +39,7 @@ from agent.prompts import SYSTEM_PROMPT
 from agent.protocol import (TOOL_CALL_CLOSE, ToolCallParseError, format_tool_call,
                             fmt_number, format_tool_response, parse_tool_call, render_tool_result)
 from agent.router import _REVIEW_RE, CatalogVocabulary, resolve_followup, unknown_product_terms
-from agent.routing import MAX_CHITCHAT_CHARS, decide_route, rules_call, vet_call
+from agent.routing import MAX_CHITCHAT_CHARS, MAX_TOP_K, decide_route, request_cap, rules_call, vet_call
 from agent.state import AgentAnswer, AgentState, Step
 from agent.tools import AgentTools, validate_args
 from core.errors import ModelUnavailableError, ValidationError
@@ -109,7 +109,7 @@ class MarketingAgent:
     def stream(self, question: str, session_id: str | None = None, top_k: int = 5) -> Iterator[AgentEvent]:
         """Like :meth:`answer`, yielding progress: tool steps, model tokens, and finally the answer."""
         question = self.validate_question(question)
-        top_k = max(1, min(20, int(top_k)))
+        top_k = request_cap(question, max(1, min(MAX_TOP_K, int(top_k))))  # "show me 10 ...": 10
         start = time.monotonic()
         state: AgentState = {
             "question": question, "resolved_question": question, "session_id": session_id, "top_k": top_k,

@@ -3,6 +3,7 @@ the rules choose (:mod:`agent.router`). Shared by the graph's ``route`` node (:m
 evaluator's "as served" score (``finetune.evaluate``), so the figure is the agent's own behaviour."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from agent.router import CatalogVocabulary, asks_for_estimate, understand
 from agent.stated import price_bounds, stated_sort, stated_top_k
 
 MAX_CHITCHAT_CHARS = 400
+MAX_TOP_K = 20  # the most results a request may ask for (tools.specs.SearchProductsArgs.top_k)
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,17 @@ class RouteDecision:
     fallback: str | None = None
 
 
+def request_cap(question: str, requested: int, call: ToolCall | None = None) -> int:
+    """The most results a request gets: its ``top_k``, or the larger count the question asks for ("show me 10
+    HDMI cables": as ``agent.stated.stated_top_k`` reads it, or as the model's call has it where the question
+    writes that number as a whole token), at most :data:`MAX_TOP_K`."""
+    asked = list(stated_top_k(question))
+    k = call.arguments.get("top_k") if call is not None else None
+    if isinstance(k, int) and not isinstance(k, bool) and re.search(rf"(?<![\w.,]){k}(?![\w.,])", question):
+        asked.append(k)
+    return max([requested, *[k for k in asked if 0 < k <= MAX_TOP_K]])
+
+
 def capped_top_k(name: str, args: dict[str, Any], limit: int) -> dict[str, Any]:
     """A search call's ``top_k`` capped by the request's (the request's when the call has none or a bad one)."""
     if name == "search_products":
@@ -34,7 +47,8 @@ def capped_top_k(name: str, args: dict[str, Any], limit: int) -> dict[str, Any]:
 
 
 def decide_route(text: str, question: str, vocab: CatalogVocabulary, top_k: int) -> RouteDecision:
-    """The agent's decision on the model's reply ``text`` to ``question`` (``top_k``: the request's cap)."""
+    """The agent's decision on the model's reply ``text`` to ``question`` (``top_k``: the request's cap, raised
+    to a count the model's call reads from the question, :func:`request_cap`)."""
     try:
         call = parse_tool_call(text)
     except ToolCallParseError:
@@ -48,6 +62,7 @@ def decide_route(text: str, question: str, vocab: CatalogVocabulary, top_k: int)
         if (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS) or is_refusal:
             return RouteDecision(reply=text)
         return RouteDecision(fallback="no_tool_call")
+    top_k = request_cap(question, top_k, call)
     call = switched_tool(call, question, vocab, top_k)
     args, rejected = vet_call(call, question, vocab, top_k)
     return RouteDecision(fallback=rejected) if rejected else RouteDecision(call=ToolCall(call.name, args))

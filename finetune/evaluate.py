@@ -63,8 +63,7 @@ from agent.arguments import vet_arguments
 from agent.guard import check_input
 from agent.protocol import ToolCall, ToolCallParseError, parse_tool_call, ungrounded_numbers
 from agent.router import CatalogVocabulary
-from agent.routing import decide_route, rules_call
-from agent.stated import stated_top_k
+from agent.routing import decide_route, request_cap, rules_call
 from core.settings import BaseAppSettings, load_settings
 from tools.specs import TOOL_ARGS
 
@@ -167,22 +166,15 @@ def user_question(messages: list[dict[str, str]]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ scoring
-DEFAULT_TOP_K, MAX_TOP_K = 5, 20  # the app's request top_k: its default and its most
+DEFAULT_TOP_K = 5  # the app's request top_k when the caller sends none
 
 
 def served_call(output: str, question: str, vocab: CatalogVocabulary | None) -> ToolCall | None:
     """The tool call the agent sends for a model's routing reply (``agent.routing``: the model's call after the
-    checks; the rules' call where the agent falls back; None for no call), for a request whose ``top_k`` is the
-    app's default or the larger number the question asks for (as the agent reads it, or as the model's call has
-    it where the question writes that number)."""
+    checks; the rules' call where the agent falls back; None for no call), for a request with the app's default
+    ``top_k``, raised as the agent raises it to the count the question asks for (``agent.routing.request_cap``)."""
     vocab = vocab if vocab is not None else CatalogVocabulary()
-    asked = list(stated_top_k(question))
-    with contextlib.suppress(ToolCallParseError):
-        call = parse_tool_call(output)
-        k = call.arguments.get("top_k") if call is not None else None
-        if isinstance(k, int) and re.search(rf"(?<![\w.,]){k}(?![\w.,])", question):
-            asked.append(k)
-    top_k = max([DEFAULT_TOP_K, *[k for k in asked if 0 < k <= MAX_TOP_K]])
+    top_k = request_cap(question, DEFAULT_TOP_K)  # as the graph's stream() sets it
     decision = decide_route(output, question, vocab, top_k)
     return rules_call(question, vocab, top_k)[0] if decision.fallback else decision.call
 

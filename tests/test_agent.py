@@ -516,3 +516,21 @@ def test_a_bare_value_copied_from_the_question_is_read_as_a_string():
     assert parse_tool_call('<tool_call>{"name": "x", "arguments": {"a": 5G}}</tool_call>').arguments == {"a": "5G"}
     with pytest.raises(ToolCallParseError):  # other broken JSON is still an error
         parse_tool_call('<tool_call>{"name": "x", "arguments": {"a": [}}</tool_call>')
+
+
+def test_a_count_the_question_asks_for_raises_the_requests_cap(tools):
+    q = "show me 8 smartwatches"
+    agent = make_agent(tools, model({q: {"name": "search_products", "arguments": {"query": "smartwatches",
+                                                                                 "top_k": 8}}}))
+    out = agent.answer(q)  # the request's default top_k is 5
+    assert out.path == "model" and out.tool_calls[0]["args"]["top_k"] == 8
+    # the rules, where the model's reply is not used, get the same cap
+    invented = {"name": "predict_discount", "arguments": {"category": "smartwatch", "actual_price": 999,
+                                                          "rating": 4.0, "rating_count": 10}}
+    out = make_agent(tools, model({q: invented})).answer(q)
+    assert out.path == "fallback" and out.tool_calls[0]["args"]["top_k"] == 8
+    # no count in the question: the request's top_k holds, whatever the model asks for
+    q2 = "show me smartwatches"
+    out = make_agent(tools, model({q2: {"name": "search_products", "arguments": {"query": "smartwatches",
+                                                                                 "top_k": 12}}})).answer(q2, top_k=3)
+    assert out.tool_calls[0]["args"]["top_k"] == 3

@@ -64,3 +64,18 @@ def test_the_models_words_stand_for_a_question_about_the_assistant(vocab):
     assert decide_route(reply, "what sort of things can you do?", vocab, 5).reply == reply
     # words where a catalog question needs a tool: the rules choose
     assert decide_route(reply, "show me kettles", vocab, 5).fallback == "no_tool_call"
+
+
+@pytest.mark.parametrize("question, requested, model_k, cap", [
+    ("show me 10 HDMI cables", 5, None, 10),                 # the question's count raises the request's
+    ("show me two kettles", 5, None, 5),                      # a smaller count leaves the cap (the tool's top_k is 2)
+    ("show me 30 kettles", 5, None, 5),                       # beyond the most a request may ask for
+    ("kettles, 7 of them", 5, 7, 7),                          # the model's number, written in the question
+    ("the 7SEVEN remote controls", 5, 7, 5),                  # ... only as a whole token
+    ("kettles", 12, None, 12),                                # the request's own top_k
+])
+def test_request_cap(question, requested, model_k, cap):
+    from agent.routing import request_cap
+
+    call = None if model_k is None else ToolCall("search_products", {"query": "x", "top_k": model_k})
+    assert request_cap(question, requested, call) == cap
