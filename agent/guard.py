@@ -223,6 +223,13 @@ _RESULT_LINE_RE = re.compile(
 _LIST_PRICE_RE = re.compile(r"\blist(?: price)?\s*(?:of\s*)?₹\s*([\d,]+(?:\.\d+)?)", re.I)
 
 
+_RUPEES_RE = re.compile(r"₹\s*(\d[\d,]*(?:\.\d+)?)")
+
+
+def _amount(m: re.Match[str]) -> float:
+    return float(m.group(1).replace(",", "").rstrip(","))
+
+
 def _result_products(evidence: str) -> list[tuple[str, str]]:
     """(name, its rendered line and the snippet line below it) for each product line of a search result."""
     lines = evidence.splitlines()
@@ -240,7 +247,8 @@ def misattributed_numbers(answer: str, evidence: str, *, allowed: tuple[float, .
     """Numbers an answer states next to one product that belong to another. Each answer line that names exactly
     one product of the search results (its full name, its short name or its first four words; the longest match
     wins) may only state that product's numbers (plus ``allowed`` and small list indices); a "list ₹X" must be
-    that product's list price."""
+    that product's list price, and a rupee amount ("₹1,500") one of that product's prices even where the question
+    states it (a bound the user gave is no product's price: "JBL Go 2 - ₹1500" for "JBL headphones over ₹1500")."""
     products = _result_products(evidence)
     if not products:
         return []
@@ -261,6 +269,8 @@ def misattributed_numbers(answer: str, evidence: str, *, allowed: tuple[float, .
             continue  # no product, or an ambiguous one, named on this line
         facts = named[0][1]
         wrong += ungrounded_numbers(line, facts, allowed=allowed)
+        prices = {_amount(m) for m in _RUPEES_RE.finditer(facts)}
+        wrong += [v for v in (_amount(m) for m in _RUPEES_RE.finditer(line)) if v not in prices and v not in wrong]
         list_price = _LIST_PRICE_RE.search(facts)
         for m in _LIST_PRICE_RE.finditer(line):
             if list_price is None or float(m.group(1).replace(",", "")) != float(list_price.group(1).replace(",", "")):

@@ -14,6 +14,8 @@ from agent.router import CatalogVocabulary, asks_for_estimate, understand
 from agent.stated import price_bounds, stated_sort, stated_top_k
 
 MAX_CHITCHAT_CHARS = 400
+# the tools' argument and field names ("avg_price", "metric:", "top_k"): never words for a person
+_SCHEMA_WORDS = re.compile(r"\b[a-z]+_[a-z_]+\b|\b(metric|group_by|sort_by|query)\s*:", re.I)
 MAX_TOP_K = 20  # the most results a request may ask for (tools.specs.SearchProductsArgs.top_k)
 
 
@@ -59,8 +61,10 @@ def decide_route(text: str, question: str, vocab: CatalogVocabulary, top_k: int)
         if is_refusal and kind is None and (vocab.match_category(question) or vocab.match_brand(question)):
             # the input guard passed and the question names catalog products: a false refusal
             return RouteDecision(fallback="model_refused_on_topic")
-        if (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS) or is_refusal:
+        if is_refusal or (kind == "chitchat" and len(text) <= MAX_CHITCHAT_CHARS and not _SCHEMA_WORDS.search(text)):
             return RouteDecision(reply=text)
+        if kind == "chitchat":  # rambling, or the tools' field names in a reply to a person: the agent's own words
+            return RouteDecision(fallback="chitchat_reply_replaced")
         return RouteDecision(fallback="no_tool_call")
     top_k = request_cap(question, top_k, call)
     call = switched_tool(call, question, vocab, top_k)

@@ -490,6 +490,12 @@ def test_output_guard_catches_numbers_stated_for_the_wrong_product():
     assert misattributed_numbers(swapped, evidence) == [202.0] and not check_output(swapped, evidence).ok
     wrong_label = "Clickly Max 500 Wireless Mouse: list ₹202, 42% off"
     assert misattributed_numbers(wrong_label, evidence) == [202.0]
+    # a rupee amount next to a product is one of its prices, even where the question states that amount
+    bound = "1. Clickly Air 90 Wireless Mouse - ₹300 (list ₹849, 54% off)"
+    assert misattributed_numbers(bound, evidence, allowed=(300.0,)) == [300.0]
+    assert not check_output(bound, evidence, "wireless mice over ₹300").ok
+    assert check_output("Clickly Air 90 Wireless Mouse - ₹391, above your ₹300", evidence, "mice over ₹300").ok is False
+    assert check_output("Clickly Air 90 Wireless Mouse - ₹391 (list ₹849)", evidence, "mice over ₹300").ok
 
 
 def test_model_answers_from_the_top_results_while_sources_keep_all(tools):

@@ -79,3 +79,10 @@ def test_request_cap(question, requested, model_k, cap):
 
     call = None if model_k is None else ToolCall("search_products", {"query": "x", "top_k": model_k})
     assert request_cap(question, requested, call) == cap
+
+
+def test_small_talk_in_the_tools_field_names_is_replaced(vocab):
+    garbled = "I can summarise catalog statistics, such as metric: count, avg_price and brand."
+    assert decide_route(garbled, "what sort of things can you do?", vocab, 5).fallback == "chitchat_reply_replaced"
+    assert decide_route("x" * 500, "hello", vocab, 5).fallback == "chitchat_reply_replaced"  # rambling
+    assert decide_route("Hello! How can I help?", "hello", vocab, 5).reply == "Hello! How can I help?"
