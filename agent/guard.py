@@ -227,7 +227,8 @@ _RUPEES_RE = re.compile(r"₹\s*(\d[\d,]*(?:\.\d+)?)")
 
 
 def _amount(m: re.Match[str]) -> float:
-    return float(m.group(1).replace(",", "").rstrip(","))
+    """The rupee amount a ``_RUPEES_RE`` / ``_LIST_PRICE_RE`` match holds ("₹1,099" -> 1099.0)."""
+    return float(m.group(1).replace(",", ""))
 
 
 def _result_products(evidence: str) -> list[tuple[str, str]]:
@@ -273,8 +274,8 @@ def misattributed_numbers(answer: str, evidence: str, *, allowed: tuple[float, .
         wrong += [v for v in (_amount(m) for m in _RUPEES_RE.finditer(line)) if v not in prices and v not in wrong]
         list_price = _LIST_PRICE_RE.search(facts)
         for m in _LIST_PRICE_RE.finditer(line):
-            if list_price is None or float(m.group(1).replace(",", "")) != float(list_price.group(1).replace(",", "")):
-                wrong.append(float(m.group(1).replace(",", "")))
+            if list_price is None or _amount(m) != _amount(list_price):
+                wrong.append(_amount(m))
     return wrong
 
 
